@@ -1,0 +1,40 @@
+# The two commands of the README: `make up` and `make test`. Both set everything up first,
+# idempotently: a second run only checks what is already there.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: up test setup system-deps lint typecheck unit bench schemas
+
+up: setup
+	$(BIN)/chorus up
+
+test: setup lint typecheck
+	$(BIN)/python -m schemas.jsonschema --check
+	$(BIN)/pytest
+
+setup: system-deps $(INSTALLED)
+	@$(BIN)/python -m deploy.cli fetch
+
+system-deps:
+	@bash deploy/system-deps.sh
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade 'pip==26.3'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev,parquet]'
+	@touch $@
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -m unit
+
+schemas: $(INSTALLED)
+	$(BIN)/python -m schemas.jsonschema --write

@@ -1,0 +1,64 @@
+"""Database adapter: engines and schema migrations (Alembic), no connection at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# A database that is down must make callers fail fast (503), not hang.
+CONNECT_TIMEOUT_SECONDS = 3
+
+
+def make_engine(url: str) -> Engine:
+    """A synchronous engine for tools and migrations."""
+    return create_engine(
+        url, pool_pre_ping=True, connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+    )
+
+
+def make_async_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    """An asyncio engine for the services (psycopg 3)."""
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+    )
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    # ConfigParser interpolation would read '%' in an encoded password as a directive.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database to the newest schema; existing data is kept."""
+    command.upgrade(alembic_config(url), "head")
+
+
+def current_revision(url: str) -> str | None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+            if exists is None:
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        engine.dispose()
+
+
+async def database_reachable(engine: AsyncEngine) -> bool:
+    """True when a trivial query answers."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    return True

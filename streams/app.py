@@ -1,0 +1,76 @@
+"""The Faust worker app: deciders and projections run here; it serves health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from sqlalchemy import text
+
+from infra.db import make_engine
+from infra.http import run_checks
+from infra.kafka import kafka_reachable
+from infra.settings import Settings
+
+DEFAULT_WORKER_PORT = 8003
+
+
+def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> faust.App:
+    """Build the Faust app; it connects only when a worker starts it."""
+    bootstrap = settings.require_kafka()
+    app = faust.App(
+        settings.worker_id,
+        broker=f"kafka://{bootstrap}",
+        store="memory://",
+        autodiscover=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,
+        web_host=settings.host,
+        web_port=web_port,
+        # The command-to-screen path is latency-bound: do not wait for batches to fill.
+        broker_commit_interval=0.2,
+        stream_wait_empty=False,
+    )
+    registry = CollectorRegistry()
+    database_url = settings.database_url
+    engine = make_engine(database_url) if database_url else None
+
+    def database_ok() -> bool:
+        if engine is None:
+            return True
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+
+    async def kafka_check() -> bool:
+        return await asyncio.to_thread(kafka_reachable, bootstrap, 2.0)
+
+    async def database_check() -> bool:
+        return await asyncio.to_thread(database_ok)
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"status": "ok", "service": "worker"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        results = await run_checks({"kafka": kafka_check, "database": database_check})
+        ready = all(results.values())
+        body = {"status": "ready" if ready else "unavailable", "checks": results}
+        return web.json(body, status=200 if ready else 503)
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+    app.chorus_registry = registry  # type: ignore[attr-defined]
+    return app
+
+
+def run_worker(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> None:
+    """Run a worker until SIGINT or SIGTERM."""
+    app = create_worker_app(settings, web_port)
+    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    worker.execute_from_commandline()

@@ -1,0 +1,208 @@
+"""`chorus up` as an operator runs it: ready, healthy, follows Kafka, leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+from confluent_kafka import Consumer, Producer
+from sqlalchemy import text
+
+from infra.db import make_engine
+from infra.kafka import producer_config
+from infra.settings import Topics, read_stack_file
+
+READY_TIMEOUT = 240.0
+SERVICES = ("worker", "commands", "queries", "media")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    """One `chorus up` process and what it printed."""
+
+    def __init__(self, data_dir: Path, ports: dict[str, int]) -> None:
+        env = {
+            **os.environ,
+            "CHORUS_DATA_DIR": str(data_dir),
+            "CHORUS_PARTITIONS": "3",
+            "CHORUS_WORKER_PORT": str(ports["worker"]),
+            "CHORUS_COMMANDS_PORT": str(ports["commands"]),
+            "CHORUS_QUERIES_PORT": str(ports["queries"]),
+            "CHORUS_MEDIA_PORT": str(ports["media"]),
+        }
+        for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):
+            env.pop(inherited, None)
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "deploy.cli", "up"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if line.strip() == "chorus: ready":
+                self.ready.set()
+
+    def wait_ready(self) -> float:
+        started = time.monotonic()
+        assert self.ready.wait(READY_TIMEOUT), "\n".join(self.lines)
+        return time.monotonic() - started
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(90)
+
+
+@contextmanager
+def running_stack(data_dir: Path, ports: dict[str, int]) -> Iterator[Stack]:
+    stack = Stack(data_dir, ports)
+    try:
+        yield stack
+    finally:
+        if stack.process.poll() is None:
+            stack.process.kill()
+            stack.process.wait(30)
+
+
+def _processes_mentioning(marker: str) -> list[str]:
+    """Live processes whose command line or environment names `marker`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().split(") ")[-1][:1]
+        except OSError:
+            continue
+        if state != "Z" and (marker in cmdline or marker in environ):
+            found.append(f"{entry.name}: {cmdline}")
+    return found
+
+
+def _kafka_pid(data_dir: Path) -> int:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "kafka.Kafka" in cmdline and str(data_dir) in cmdline:
+            return int(entry.name)
+    raise AssertionError("no Kafka broker process of this stack")
+
+
+def _wait_status(url: str, status: int, timeout: float) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        try:
+            if httpx.get(url, timeout=3).status_code == status:
+                return time.monotonic() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise AssertionError(f"{url} did not answer {status} within {timeout} s")
+
+
+def _write_marks(data_dir: Path, mark: str) -> None:
+    stack = read_stack_file(data_dir)
+    engine = make_engine(stack["database_url"])
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (user_id, email, display_name, password_hash)"
+                " VALUES (:id, :email, 'Mark', 'x')"
+            ),
+            {"id": mark, "email": f"{mark}@example.com"},
+        )
+    engine.dispose()
+    producer = Producer(producer_config(stack["kafka"]))
+    producer.produce(Topics().events, key=b"e2e", value=mark.encode())
+    assert producer.flush(30) == 0
+
+
+def _marks_survived(data_dir: Path, mark: str) -> None:
+    stack = read_stack_file(data_dir)
+    engine = make_engine(stack["database_url"])
+    with engine.connect() as conn:
+        count = conn.execute(
+            text("SELECT count(*) FROM users WHERE user_id = :id"), {"id": mark}
+        ).scalar_one()
+    engine.dispose()
+    assert count == 1
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack["kafka"],
+            "group.id": f"e2e-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([Topics().events])
+    seen: list[bytes] = []
+    deadline = time.monotonic() + 60
+    while mark.encode() not in seen and time.monotonic() < deadline:
+        message = consumer.poll(1.0)
+        if message is not None and message.error() is None:
+            seen.append(message.value())
+    consumer.close()
+    assert mark.encode() in seen
+
+
+def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "stack"
+    ports = {name: _free_port() for name in SERVICES}
+    mark = str(uuid.uuid4())
+
+    with running_stack(data_dir, ports) as first:
+        first_ready = first.wait_ready()
+        for name in SERVICES:
+            url = f"http://127.0.0.1:{ports[name]}"
+            assert f"{name}: {url}" in first.lines
+            assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+        readyz = f"http://127.0.0.1:{ports['commands']}/readyz"
+        assert httpx.get(readyz, timeout=5).status_code == 200
+        _write_marks(data_dir, mark)
+
+        kafka_pid = _kafka_pid(data_dir)
+        os.kill(kafka_pid, signal.SIGSTOP)
+        try:
+            assert _wait_status(readyz, 503, timeout=10) < 10
+        finally:
+            os.kill(kafka_pid, signal.SIGCONT)
+        _wait_status(readyz, 200, timeout=60)
+
+        assert first.stop() == 0
+    assert "chorus: stopped" in first.lines
+    assert _processes_mentioning(str(data_dir)) == []
+
+    with running_stack(data_dir, ports) as second:
+        second_ready = second.wait_ready()
+        _marks_survived(data_dir, mark)
+        assert second.stop() == 0
+    assert _processes_mentioning(str(data_dir)) == []
+    print(f"first start {first_ready:.1f} s, second start {second_ready:.1f} s")
