@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.applications import Starlette
 
-from infra.service import build_service
+from commands import accounts, client_commands, teams
+from commands.openapi import openapi_route
+from commands.outcomes import OutcomeWaiter
+from commands.publisher import CommandPublisher
+from infra.service import Resources, build_service
 from infra.settings import Settings
+
+
+@asynccontextmanager
+async def _command_path(app: Starlette, resources: Resources) -> AsyncIterator[None]:
+    settings = resources.settings
+    publisher = await asyncio.to_thread(
+        CommandPublisher, settings.require_kafka(), settings.topics.commands
+    )
+    waiter = OutcomeWaiter(resources.require_engine(), settings.require_database())
+    await waiter.start()
+    resources.extras["publisher"] = publisher
+    resources.extras["outcomes"] = waiter
+    try:
+        yield
+    finally:
+        await waiter.close()
+        await asyncio.to_thread(publisher.close)
 
 
 def create_app(settings: Settings) -> Starlette:
     """Build the commands service; connections open in its lifespan."""
-    return build_service("commands", settings, routes=[])
+    routes = [*accounts.routes, *teams.routes, *client_commands.routes]
+    return build_service(
+        "commands", settings, routes=[*routes, openapi_route()], extra=_command_path
+    )

@@ -1,0 +1,155 @@
+"""Accounts and sessions: sign-up with argon2id hashes, sign-in with signed expiring tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import msgspec
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from commands.tables import signin_failures, users
+from infra.auth import resources_of
+from infra.bodies import decode_body
+from infra.http import Problem
+from infra.tokens import encode_token, new_identity
+
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
+DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+# argon2-cffi's PasswordHasher hashes with argon2id by default.
+HASHER = PasswordHasher()
+# A hash to verify against when the e-mail is unknown, so both cases take the same time.
+DUMMY_HASH = HASHER.hash("not a real password")
+
+# Failed sign-ins for one e-mail: the first are free, then each waits longer, then 429.
+FREE_FAILURES = 3
+BLOCK_AFTER_FAILURES = 10
+FAILURE_WINDOW = timedelta(minutes=15)
+
+
+class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    display_name: DisplayName
+
+
+class Credentials(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+async def create_account(request: Request) -> Response:
+    body = await decode_body(request, NewAccount)
+    password_hash = await asyncio.to_thread(HASHER.hash, body.password)
+    user_id = str(uuid.uuid4())
+    row = {
+        "user_id": user_id,
+        "email": body.email.lower(),
+        "display_name": body.display_name,
+        "password_hash": password_hash,
+    }
+    engine = resources_of(request).require_engine()
+    async with engine.begin() as conn:
+        inserted = await conn.execute(
+            insert(users).values(row).on_conflict_do_nothing().returning(users.c.user_id)
+        )
+        if inserted.first() is None:
+            raise Problem(409, "email_taken", "an account with this e-mail already exists")
+    return JSONResponse({"user_id": user_id}, status_code=201)
+
+
+async def create_session(request: Request) -> Response:
+    body = await decode_body(request, Credentials)
+    email = body.email.lower()
+    resources = resources_of(request)
+    engine = resources.require_engine()
+    async with engine.begin() as conn:
+        failures = await _recent_failures(conn, email)
+        if failures >= BLOCK_AFTER_FAILURES:
+            raise Problem(
+                429,
+                "too_many_attempts",
+                "too many failed sign-ins for this e-mail; try again in 15 minutes",
+                headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))},
+            )
+        found = (
+            await conn.execute(
+                sa.select(users.c.user_id, users.c.password_hash).where(users.c.email == email)
+            )
+        ).first()
+    if failures >= FREE_FAILURES:
+        await asyncio.sleep(min(0.25 * (failures - FREE_FAILURES + 1), 2.0))
+    stored_hash = found.password_hash if found else DUMMY_HASH
+    if not await asyncio.to_thread(_password_matches, stored_hash, body.password) or not found:
+        async with engine.begin() as conn:
+            await _record_failure(conn, email)
+        raise Problem(401, "bad_credentials", "the e-mail or the password is wrong")
+    async with engine.begin() as conn:
+        await conn.execute(sa.delete(signin_failures).where(signin_failures.c.email == email))
+    settings = resources.settings
+    identity = new_identity(found.user_id, settings.token_ttl_seconds)
+    token = encode_token(settings.require_secret(), identity)
+    expires_at = datetime.fromtimestamp(identity.expires_at, UTC)
+    return JSONResponse(
+        {
+            "token": token,
+            "user_id": found.user_id,
+            "expires_at": expires_at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        },
+        status_code=201,
+    )
+
+
+def _password_matches(stored_hash: str, password: str) -> bool:
+    try:
+        return HASHER.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+async def _recent_failures(conn: AsyncConnection, email: str) -> int:
+    row = (
+        await conn.execute(
+            sa.select(signin_failures.c.failures, signin_failures.c.last_failure_at).where(
+                signin_failures.c.email == email
+            )
+        )
+    ).first()
+    if row is None or row.last_failure_at < datetime.now(UTC) - FAILURE_WINDOW:
+        return 0
+    return int(row.failures)
+
+
+async def _record_failure(conn: AsyncConnection, email: str) -> None:
+    now = datetime.now(UTC)
+    window_start = now - FAILURE_WINDOW
+    statement = insert(signin_failures).values(email=email, failures=1, last_failure_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[signin_failures.c.email],
+        set_={
+            # A failure after a quiet window starts the count again.
+            "failures": sa.case(
+                (signin_failures.c.last_failure_at < window_start, 1),
+                else_=signin_failures.c.failures + 1,
+            ),
+            "last_failure_at": now,
+        },
+    )
+    await conn.execute(statement)
+
+
+routes = [
+    Route("/v1/accounts", create_account, methods=["POST"]),
+    Route("/v1/sessions", create_session, methods=["POST"]),
+]

@@ -1,0 +1,271 @@
+"""Client commands: validated, authorised, then appended to Kafka keyed by team (202 after ack)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from commands import idempotency
+from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
+from commands.publisher import CommandPublisher, KafkaUnavailable
+from commands.tables import call_directory, command_outcomes, memberships
+from commands.teams import path_uuid, role_in_team
+from infra.auth import caller, resources_of
+from infra.bodies import decode_body, read_limited
+from infra.http import Problem
+from schemas import bodies
+from schemas.clock import format_time
+from schemas.commands import (
+    Command,
+    CommandPayload,
+    EndCall,
+    JoinCall,
+    LeaveCall,
+    RecordHeartbeat,
+    SetMuted,
+    SetPresence,
+    StartCall,
+)
+from schemas.mapper import MAPPER
+
+MAX_WAIT_SECONDS = 10.0
+CALL_ID_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4d8e-9a53-5b0c1f7e9d21")
+
+
+@dataclass(frozen=True)
+class Submission:
+    team_id: str
+    user_id: str
+    payload: CommandPayload
+    extra: dict[str, Any]
+
+
+def call_id_for(command_id: str) -> str:
+    """The call a start command creates follows from its id, so a repeat names the same call."""
+    return str(uuid.uuid5(CALL_ID_NAMESPACE, command_id))
+
+
+async def _member_team(request: Request, user_id: str) -> str:
+    team_id = path_uuid(request, "team_id")
+    async with resources_of(request).require_engine().connect() as conn:
+        await role_in_team(conn, team_id, user_id)
+    return team_id
+
+
+async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
+    call_id = path_uuid(request, "call_id")
+    async with resources_of(request).require_engine().connect() as conn:
+        row = (
+            await conn.execute(
+                sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
+            )
+        ).first()
+        if row is None:
+            raise Problem(404, "unknown_call", "no such call")
+        await role_in_team(conn, str(row.team_id), user_id)
+    return call_id, str(row.team_id)
+
+
+async def set_presence(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = await _member_team(request, user_id)
+    body = await decode_body(request, bodies.SetPresenceBody)
+    payload = SetPresence(status=body.status, device_id=body.device_id)
+    return await submit(request, Submission(team_id, user_id, payload, {}))
+
+
+async def heartbeat(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = await _member_team(request, user_id)
+    body = await decode_body(request, bodies.HeartbeatBody)
+    payload = RecordHeartbeat(device_id=body.device_id)
+    return await submit(request, Submission(team_id, user_id, payload, {}))
+
+
+async def start_call(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = await _member_team(request, user_id)
+    body = await decode_body(request, bodies.StartCallBody)
+    await _check_invitees(request, team_id, body.invitees)
+    # The call id is fixed by the command id inside `submit`.
+    payload = StartCall(call_id=str(uuid.UUID(int=0)), invitees=body.invitees, topic=body.topic)
+    return await submit(request, Submission(team_id, user_id, payload, {}))
+
+
+async def _check_invitees(request: Request, team_id: str, invitees: tuple[str, ...]) -> None:
+    if not invitees:
+        return
+    async with resources_of(request).require_engine().connect() as conn:
+        found = set(
+            (
+                await conn.execute(
+                    sa.select(sa.cast(memberships.c.user_id, sa.Text)).where(
+                        memberships.c.team_id == team_id,
+                        sa.cast(memberships.c.user_id, sa.Text).in_(list(invitees)),
+                    )
+                )
+            ).scalars()
+        )
+    strangers = [user for user in invitees if user not in found]
+    if strangers:
+        raise Problem(
+            422, "invalid_body", f"invitees must be members of the team: {strangers[0]} is not"
+        )
+
+
+def _call_command(kind: str) -> Any:
+    async def handle(request: Request) -> Response:
+        user_id = caller(request)
+        call_id, team_id = await _call_team(request, user_id)
+        payload: CommandPayload
+        if kind == "join":
+            await decode_body(request, bodies.JoinBody)
+            payload = JoinCall(call_id=call_id)
+        elif kind == "leave":
+            await decode_body(request, bodies.LeaveBody)
+            payload = LeaveCall(call_id=call_id)
+        elif kind == "mute":
+            mute = await decode_body(request, bodies.MuteBody)
+            payload = SetMuted(call_id=call_id, muted=mute.muted)
+        else:
+            await decode_body(request, bodies.EndBody)
+            payload = EndCall(call_id=call_id)
+        return await submit(request, Submission(team_id, user_id, payload, {}))
+
+    handle.__name__ = f"{kind}_call"
+    return handle
+
+
+async def submit(request: Request, submission: Submission) -> Response:
+    """Append the command (once per Idempotency-Key), then answer 202 or, if asked, the outcome."""
+    resources = resources_of(request)
+    engine = resources.require_engine()
+    key = idempotency.validate_key(request.headers.get("idempotency-key"))
+    wait = _requested_wait(request)
+    command_id = str(uuid.uuid4())
+    if key is None:
+        answer = await _append(request, submission, command_id)
+        return await _answer(request, answer, wait)
+    fingerprint = idempotency.request_fingerprint(
+        request.method, request.url.path, await read_limited(request)
+    )
+    try:
+        claim = await idempotency.claim(engine, submission.user_id, key, fingerprint, command_id)
+    except idempotency.KeyReleased:
+        claim = idempotency.Claim(command_id=command_id, answer=None, owner=True)
+    if claim.answer is not None:
+        return await _answer(request, claim.answer, wait)
+    try:
+        answer = await _append(request, submission, claim.command_id)
+    except Problem:
+        if claim.owner:
+            await idempotency.release(engine, submission.user_id, key, claim.command_id)
+        raise
+    if claim.owner:
+        await idempotency.remember_answer(engine, submission.user_id, key, answer)
+    return await _answer(request, answer, wait)
+
+
+async def _append(request: Request, submission: Submission, command_id: str) -> dict[str, Any]:
+    resources = resources_of(request)
+    payload = submission.payload
+    answer: dict[str, Any] = {"command_id": command_id}
+    if isinstance(payload, StartCall):
+        call_id = call_id_for(command_id)
+        payload = msgspec.structs.replace(payload, call_id=call_id)
+        answer["call_id"] = call_id
+        async with resources.require_engine().begin() as conn:
+            await conn.execute(
+                insert(call_directory)
+                .values(call_id=call_id, team_id=submission.team_id)
+                .on_conflict_do_nothing()
+            )
+    command = Command(
+        command_id=command_id,
+        team_id=submission.team_id,
+        actor=submission.user_id,
+        received_at=format_time(datetime.now(UTC)),
+        data=payload,
+    )
+    publisher: CommandPublisher = resources.extras["publisher"]
+    try:
+        appended = await publisher.append(submission.team_id, MAPPER.command_to_bytes(command))
+    except KafkaUnavailable as exc:
+        raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
+    answer["position"] = appended.position
+    await _record_pending(resources.require_engine(), command, appended.position)
+    return answer
+
+
+async def _record_pending(engine: AsyncEngine, command: Command, position: str) -> None:
+    """Make the command known as pending; the worker's decision replaces this row."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(command_outcomes)
+            .values(
+                command_id=command.command_id,
+                team_id=command.team_id,
+                actor=command.actor,
+                status="pending",
+                position=position,
+                events=[],
+            )
+            .on_conflict_do_nothing()
+        )
+
+
+def _requested_wait(request: Request) -> float:
+    """Seconds asked for by `Prefer: wait=N` (at most 10), or 0."""
+    for preference in request.headers.get("prefer", "").split(","):
+        name, _, value = preference.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                return max(0.0, min(float(value.strip()), MAX_WAIT_SECONDS))
+            except ValueError as exc:
+                raise Problem(400, "bad_prefer", "Prefer: wait=N takes a number") from exc
+    return 0.0
+
+
+async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Response:
+    if wait <= 0:
+        return JSONResponse(answer, status_code=202)
+    waiter: OutcomeWaiter = resources_of(request).extras["outcomes"]
+    row = await waiter.wait(answer["command_id"], wait)
+    if row is None:
+        return JSONResponse({**answer, "status": "pending"}, status_code=202)
+    decided = {**answer, **outcome_body(row)}
+    if row.status == "rejected":
+        decided.pop("events", None)
+        return JSONResponse(decided, status_code=409)
+    return JSONResponse(decided, status_code=200)
+
+
+async def get_command(request: Request) -> Response:
+    user_id = caller(request)
+    command_id = path_uuid(request, "command_id")
+    row = await load_outcome(resources_of(request).require_engine(), command_id)
+    if row is None or str(row.actor) != user_id:
+        raise Problem(404, "unknown_command", "no command with this id is yours")
+    return JSONResponse(outcome_body(row))
+
+
+routes = [
+    Route("/v1/teams/{team_id}/presence", set_presence, methods=["POST"]),
+    Route("/v1/teams/{team_id}/presence/heartbeat", heartbeat, methods=["POST"]),
+    Route("/v1/teams/{team_id}/calls", start_call, methods=["POST"]),
+    Route("/v1/calls/{call_id}/join", _call_command("join"), methods=["POST"]),
+    Route("/v1/calls/{call_id}/leave", _call_command("leave"), methods=["POST"]),
+    Route("/v1/calls/{call_id}/mute", _call_command("mute"), methods=["POST"]),
+    Route("/v1/calls/{call_id}/end", _call_command("end"), methods=["POST"]),
+    Route("/v1/commands/{command_id}", get_command, methods=["GET"]),
+]

@@ -1,0 +1,126 @@
+"""Idempotency-Key: the same key from the same user within 24 h gives the first answer, once.
+
+The first request to insert the key owns it and fixes the command id (and so the call id).
+A request that finds the key taken waits for the owner's answer; if the owner died before
+answering, it appends the same command itself, which the decider decides only once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commands.tables import idempotency_keys
+from infra.http import Problem
+
+MAX_KEY_LENGTH = 200
+KEY_LIFETIME = timedelta(hours=24)
+OWNER_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The command id to use, and the stored answer when this is a repeat."""
+
+    command_id: str
+    answer: dict[str, Any] | None
+    owner: bool
+
+
+def validate_key(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not raw or len(raw) > MAX_KEY_LENGTH:
+        raise Problem(
+            422,
+            "invalid_idempotency_key",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+        )
+    return raw
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
+
+
+async def claim(
+    engine: AsyncEngine, user_id: str, key: str, fingerprint: str, command_id: str
+) -> Claim:
+    """Take the key for `command_id`, or learn the command and answer of its first use."""
+    async with engine.begin() as conn:
+        # A key older than its lifetime is free again.
+        await conn.execute(
+            sa.delete(idempotency_keys).where(
+                idempotency_keys.c.user_id == user_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.created_at < datetime.now(UTC) - KEY_LIFETIME,
+            )
+        )
+        inserted = await conn.execute(
+            insert(idempotency_keys)
+            .values(user_id=user_id, key=key, request_hash=fingerprint, command_id=command_id)
+            .on_conflict_do_nothing()
+            .returning(idempotency_keys.c.command_id)
+        )
+        if inserted.first() is not None:
+            return Claim(command_id=command_id, answer=None, owner=True)
+    return await _existing(engine, user_id, key, fingerprint)
+
+
+async def _existing(engine: AsyncEngine, user_id: str, key: str, fingerprint: str) -> Claim:
+    deadline = asyncio.get_running_loop().time() + OWNER_GRACE_SECONDS
+    while True:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(idempotency_keys).where(
+                        idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key
+                    )
+                )
+            ).first()
+        if row is None:  # the owner failed and gave the key back: behave as a first request
+            raise KeyReleased()
+        if row.request_hash != fingerprint:
+            raise Problem(
+                422,
+                "idempotency_key_reused",
+                "this Idempotency-Key was used for a different request",
+            )
+        if row.response is not None or asyncio.get_running_loop().time() >= deadline:
+            return Claim(command_id=str(row.command_id), answer=row.response, owner=False)
+        await asyncio.sleep(0.02)
+
+
+class KeyReleased(Exception):
+    """The first request with this key failed and released it."""
+
+
+async def remember_answer(
+    engine: AsyncEngine, user_id: str, key: str, answer: dict[str, Any]
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(idempotency_keys)
+            .where(idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
+            .values(response=answer)
+        )
+
+
+async def release(engine: AsyncEngine, user_id: str, key: str, command_id: str) -> None:
+    """Give the key back after the command could not be appended, so a retry may use it."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.delete(idempotency_keys).where(
+                idempotency_keys.c.user_id == user_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.command_id == command_id,
+                idempotency_keys.c.response.is_(None),
+            )
+        )

@@ -1,0 +1,122 @@
+"""Teams and their members: owners add members by e-mail; members list their team."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from commands.accounts import Email
+from commands.tables import memberships, teams, users
+from infra.auth import caller, resources_of
+from infra.bodies import decode_body
+from infra.http import Problem
+
+
+class NewTeam(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class NewMember(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+
+
+def path_uuid(request: Request, name: str) -> str:
+    """A path parameter that must be a UUID; anything else names no resource (404)."""
+    raw = str(request.path_params[name])
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as exc:
+        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from exc
+
+
+async def role_in_team(conn: AsyncConnection, team_id: str, user_id: str) -> str:
+    """The caller's role in the team: 404 if the team does not exist, 403 if not a member."""
+    row = (
+        await conn.execute(
+            sa.select(teams.c.team_id, memberships.c.role)
+            .select_from(
+                teams.outerjoin(
+                    memberships,
+                    sa.and_(
+                        memberships.c.team_id == teams.c.team_id,
+                        memberships.c.user_id == user_id,
+                    ),
+                )
+            )
+            .where(teams.c.team_id == team_id)
+        )
+    ).first()
+    if row is None:
+        raise Problem(404, "unknown_team", "no such team")
+    if row.role is None:
+        raise Problem(403, "not_a_member", "you are not a member of this team")
+    return str(row.role)
+
+
+async def create_team(request: Request) -> Response:
+    user_id = caller(request)
+    body = await decode_body(request, NewTeam)
+    team_id = str(uuid.uuid4())
+    async with resources_of(request).require_engine().begin() as conn:
+        await conn.execute(
+            sa.insert(teams).values(team_id=team_id, name=body.name, owner_id=user_id)
+        )
+        await conn.execute(
+            sa.insert(memberships).values(team_id=team_id, user_id=user_id, role="owner")
+        )
+    return JSONResponse({"team_id": team_id}, status_code=201)
+
+
+async def add_member(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = path_uuid(request, "team_id")
+    body = await decode_body(request, NewMember)
+    async with resources_of(request).require_engine().begin() as conn:
+        if await role_in_team(conn, team_id, user_id) != "owner":
+            raise Problem(403, "not_owner", "only the team's owner adds members")
+        member = (
+            await conn.execute(
+                sa.select(users.c.user_id).where(users.c.email == body.email.lower())
+            )
+        ).first()
+        if member is None:
+            raise Problem(404, "unknown_account", "no account has this e-mail")
+        await conn.execute(
+            insert(memberships)
+            .values(team_id=team_id, user_id=member.user_id, role="member")
+            .on_conflict_do_nothing()
+        )
+    return JSONResponse({"user_id": member.user_id}, status_code=201)
+
+
+async def list_members(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = path_uuid(request, "team_id")
+    async with resources_of(request).require_engine().connect() as conn:
+        await role_in_team(conn, team_id, user_id)
+        rows = await conn.execute(
+            sa.select(memberships.c.user_id, users.c.display_name, memberships.c.role)
+            .join(users, users.c.user_id == memberships.c.user_id)
+            .where(memberships.c.team_id == team_id)
+            .order_by(memberships.c.joined_at, memberships.c.user_id)
+        )
+        members = [
+            {"user_id": row.user_id, "display_name": row.display_name, "role": row.role}
+            for row in rows
+        ]
+    return JSONResponse({"members": members})
+
+
+routes = [
+    Route("/v1/teams", create_team, methods=["POST"]),
+    Route("/v1/teams/{team_id}/members", add_member, methods=["POST"]),
+    Route("/v1/teams/{team_id}/members", list_members, methods=["GET"]),
+]

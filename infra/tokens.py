@@ -1,0 +1,62 @@
+"""Signed, expiring bearer tokens: issued by the commands service, verified by every service."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+ALGORITHM = "HS256"
+ISSUER = "chorus"
+
+
+class InvalidToken(Exception):
+    """The token is missing, malformed, forged or expired."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    expires_at: int
+
+
+def new_identity(user_id: str, ttl_seconds: int, now: float | None = None) -> Identity:
+    """An identity that expires `ttl_seconds` from now; `encode_token` signs it."""
+    issued = int(time.time() if now is None else now)
+    return Identity(user_id=user_id, expires_at=issued + ttl_seconds)
+
+
+def encode_token(secret: str, identity: Identity) -> str:
+    claims = {"sub": identity.user_id, "exp": identity.expires_at, "iss": ISSUER}
+    return jwt.encode(claims, secret, algorithm=ALGORITHM)
+
+
+def verify_token(secret: str, token: str) -> Identity:
+    """Check signature, issuer and expiry without any database call."""
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={"require": ["sub", "exp", "iss"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("the token has expired; sign in again") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("the token is not valid") from exc
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise InvalidToken("the token names no user")
+    return Identity(user_id=subject, expires_at=int(claims["exp"]))
+
+
+def bearer_token(authorization: str | None) -> str:
+    """The token of an `Authorization: Bearer <token>` header."""
+    if not authorization:
+        raise InvalidToken("an Authorization: Bearer token is required")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("the Authorization header must be 'Bearer <token>'")
+    return token.strip()

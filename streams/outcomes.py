@@ -1,0 +1,59 @@
+"""Records each command's outcome for the commands service (GET and Prefer: wait)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql
+
+CHANNEL = "command_outcomes"
+
+_outcomes = sa.table(
+    "command_outcomes",
+    sa.column("command_id"),
+    sa.column("team_id"),
+    sa.column("actor"),
+    sa.column("status"),
+    sa.column("reason"),
+    sa.column("position"),
+    sa.column("events", postgresql.JSONB),
+)
+
+
+def outcome_row(command: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """The outcome of a decided command: accepted unless a `command.rejected` was recorded."""
+    rejected = next((r for r in records if r["type"] == "command.rejected"), None)
+    return {
+        "command_id": command["command_id"],
+        "team_id": command["team_id"],
+        "actor": command["actor"],
+        "status": "rejected" if rejected else "accepted",
+        "reason": rejected["data"].get("reason") if rejected else None,
+        "position": str(records[-1]["seq"]),
+        "events": records,
+    }
+
+
+def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
+    """Store outcomes (a repeat after a crash changes nothing) and wake waiting requests."""
+    if not rows:
+        return
+    with engine.begin() as conn:
+        statement = postgresql.insert(_outcomes).values(rows)
+        # The commands service may have recorded the command as pending; a decision replaces
+        # that, and a repeated decision (after a crash) changes nothing.
+        statement = statement.on_conflict_do_update(
+            index_elements=["command_id"],
+            set_={
+                "status": statement.excluded.status,
+                "reason": statement.excluded.reason,
+                "position": statement.excluded.position,
+                "events": statement.excluded.events,
+            },
+            where=sa.text("command_outcomes.status = 'pending'"),
+        )
+        conn.execute(statement)
+        for row in rows:
+            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, row["command_id"])))
