@@ -199,11 +199,11 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
     )
     publisher: CommandPublisher = resources.extras["publisher"]
     try:
-        appended = await publisher.append(submission.team_id, MAPPER.command_to_bytes(command))
+        position = await publisher.append(submission.team_id, MAPPER.command_to_bytes(command))
     except KafkaUnavailable as exc:
         raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
-    answer["position"] = appended.position
-    await _record_pending(resources.require_engine(), command, appended.position)
+    answer["position"] = position
+    await _record_pending(resources.require_engine(), command, position)
     return answer
 
 

@@ -13,6 +13,7 @@ from infra.db import make_engine
 from infra.http import run_checks
 from infra.kafka import kafka_reachable
 from infra.settings import Settings
+from streams.decider import install_decider
 
 DEFAULT_WORKER_PORT = 8003
 
@@ -65,7 +66,15 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
     async def metrics(web: Any, request: Any) -> Any:
         return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
 
-    app.chorus_registry = registry  # type: ignore[attr-defined]
+    install_decider(
+        app,
+        bootstrap=bootstrap,
+        commands_topic=settings.topics.commands,
+        events_topic=settings.topics.events,
+        partitions=settings.partitions,
+        presence_ttl=settings.presence_ttl_seconds,
+        engine=engine,
+    )
     return app
 
 

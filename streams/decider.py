@@ -1,0 +1,167 @@
+"""The decider agent: one writer per team partition turns commands into events, race-free.
+
+Per command, in this order (NOTES.md, "Deciding without losing or doubling"):
+1. decide against the team's state, which is the fold of the events already in the log;
+2. write the events to the same partition of the events topic and await the broker's ack;
+3. keep the new state in memory, record the outcome for the commands service;
+4. let Faust commit the command's offset (after the agent has processed it).
+A crash anywhere re-reads the command after a restart; the state is rebuilt from the log,
+which already holds any events written before the crash, so the command is found decided
+(its id is in the state) and is not decided twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from sqlalchemy import Engine
+
+from schemas.clock import format_time, parse_millis
+from schemas.commands import Command, ExpirePresence
+from schemas.mapper import MAPPER, MalformedEnvelope
+from streams.domain import TeamState, apply_record, decide_and_seal
+from streams.event_log import EventWriter, read_partition
+from streams.outcomes import outcome_row, record_outcomes
+
+log = logging.getLogger(__name__)
+
+PRESENCE_TIMER_ACTOR = "system:presence-timer"
+
+
+class TeamStates:
+    """The states of the teams of the partitions this worker owns, loaded from the log."""
+
+    def __init__(self, bootstrap: str, events_topic: str) -> None:
+        self._bootstrap = bootstrap
+        self._topic = events_topic
+        self._partitions: dict[int, dict[str, TeamState]] = {}
+
+    async def team(self, partition: int, team_id: str) -> TeamState:
+        teams = self._partitions.get(partition)
+        if teams is None:
+            teams = await asyncio.to_thread(self._load, partition)
+            self._partitions[partition] = teams
+        return teams.get(team_id, TeamState())
+
+    def put(self, partition: int, team_id: str, state: TeamState) -> None:
+        self._partitions.setdefault(partition, {})[team_id] = state
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop partitions another worker may now own; they are reloaded if they come back."""
+        for partition in partitions:
+            self._partitions.pop(partition, None)
+
+    def loaded(self) -> dict[int, dict[str, TeamState]]:
+        return self._partitions
+
+    def _load(self, partition: int) -> dict[str, TeamState]:
+        teams: dict[str, TeamState] = {}
+        count = 0
+        for record in read_partition(self._bootstrap, self._topic, partition):
+            team_id = str(record["team_id"])
+            teams[team_id] = apply_record(teams.get(team_id, TeamState()), record)
+            count += 1
+        log.info("partition %d: %d teams rebuilt from %d events", partition, len(teams), count)
+        return teams
+
+
+def install_decider(
+    app: faust.App,
+    *,
+    bootstrap: str,
+    commands_topic: str,
+    events_topic: str,
+    partitions: int,
+    presence_ttl: float,
+    engine: Engine | None,
+) -> TeamStates:
+    """Add the decider agent and the presence timer to a Faust app."""
+    states = TeamStates(bootstrap, events_topic)
+    writer: dict[str, EventWriter] = {}
+    topic = app.topic(
+        commands_topic, key_serializer="raw", value_serializer="raw", partitions=partitions
+    )
+
+    def event_writer() -> EventWriter:
+        if "writer" not in writer:
+            writer["writer"] = EventWriter(bootstrap, events_topic)
+        return writer["writer"]
+
+    @app.agent(topic, name="decide-commands")
+    async def decide_commands(stream: Any) -> AsyncIterator[None]:
+        async for event in stream.events():
+            await _decide_one(event.message.partition, event.value)
+            yield None
+
+    async def _decide_one(partition: int, raw: bytes) -> None:
+        try:
+            envelope = MAPPER.decode_command_envelope(raw)
+        except MalformedEnvelope as exc:
+            log.error("skipping a command with a broken envelope: %s", exc)
+            return
+        state = await states.team(partition, envelope.team_id)
+        records, after = decide_and_seal(state, raw, presence_ttl=presence_ttl)
+        if records:
+            await event_writer().write(partition, records)
+        states.put(partition, envelope.team_id, after)
+        if records and engine is not None:
+            row = outcome_row(
+                {
+                    "command_id": envelope.command_id,
+                    "team_id": envelope.team_id,
+                    "actor": envelope.actor,
+                },
+                records,
+            )
+            await asyncio.to_thread(record_outcomes, engine, [row])
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else ()
+        states.forget({tp.partition for tp in revoked if tp.topic == commands_topic})
+
+    app.on_partitions_revoked.connect(on_revoked)
+
+    @app.timer(interval=max(1.0, presence_ttl / 3))  # type: ignore[untyped-decorator]
+    async def expire_presence() -> None:
+        await _expire_presence(app, topic, states, presence_ttl)
+
+    return states
+
+
+async def _expire_presence(
+    app: faust.App, topic: Any, states: TeamStates, presence_ttl: float
+) -> None:
+    """Append a `presence.expire` command for each team with a device past its TTL."""
+    now = datetime.now(UTC)
+    now_ms = parse_millis(format_time(now))
+    ttl_ms = int(presence_ttl * 1000)
+    for teams in list(states.loaded().values()):
+        for team_id, state in list(teams.items()):
+            if not _has_expired_device(state, now_ms, ttl_ms):
+                continue
+            command = Command(
+                command_id=_timer_command_id(team_id, now_ms),
+                team_id=team_id,
+                actor=PRESENCE_TIMER_ACTOR,
+                received_at=format_time(now),
+                data=ExpirePresence(ttl_seconds=presence_ttl),
+            )
+            await topic.send(key=team_id.encode(), value=MAPPER.command_to_bytes(command))
+
+
+def _has_expired_device(state: TeamState, now_ms: int, ttl_ms: int) -> bool:
+    for user in state.presence.values():
+        for device in user.devices.values():
+            if device.effective != "offline" and device.last_seen_ms + ttl_ms < now_ms:
+                return True
+    return False
+
+
+def _timer_command_id(team_id: str, now_ms: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chorus:presence-expire/{team_id}/{now_ms}"))
