@@ -1,0 +1,73 @@
+"""HTTP request bodies of the client commands: strict, so a mistake is named, never ignored.
+
+`decode_body(SetPresenceBody, raw)` tells malformed JSON (answer 400) from JSON that breaks
+the schema (answer 422, with a message naming the field, e.g. "Object contains unknown field
+`colour`" or "Expected `str` of length <= 200 - at `$.device_id`").
+"""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import msgspec
+
+from schemas.fields import DeviceId, Invitees, PresenceStatus, Topic
+
+
+class SetPresenceBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/teams/{team_id}/presence`."""
+
+    status: PresenceStatus
+    device_id: DeviceId
+
+
+class HeartbeatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/teams/{team_id}/presence/heartbeat`."""
+
+    device_id: DeviceId
+
+
+class StartCallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/teams/{team_id}/calls`."""
+
+    invitees: Invitees
+    topic: Topic | None = None
+
+
+class JoinBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/calls/{call_id}/join`: an empty object."""
+
+
+class LeaveBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/calls/{call_id}/leave`: an empty object."""
+
+
+class MuteBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/calls/{call_id}/mute`."""
+
+    muted: bool
+
+
+class EndBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/calls/{call_id}/end`: an empty object."""
+
+
+class MalformedBody(ValueError):
+    """The body is not JSON (or not UTF-8): answer 400."""
+
+
+class InvalidBody(ValueError):
+    """The body is JSON but breaks the schema: answer 422; the message names the field."""
+
+
+B = TypeVar("B", bound=msgspec.Struct)
+
+
+def decode_body(body_type: type[B], raw: bytes) -> B:
+    """Decode and validate a request body, raising MalformedBody or InvalidBody."""
+    try:
+        return msgspec.json.decode(raw, type=body_type)
+    except msgspec.ValidationError as exc:  # a subclass of DecodeError: test it first
+        raise InvalidBody(str(exc)) from exc
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise MalformedBody(f"malformed JSON: {exc}") from exc

@@ -1,0 +1,157 @@
+"""Settings from the environment and from a local stack's file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra.settings import (
+    DEFAULT_PARTITIONS,
+    STACK_FILE,
+    Settings,
+    SettingsError,
+    Topics,
+    default_data_dir,
+    read_stack_file,
+    write_stack_file,
+)
+
+
+def test_topic_names_carry_the_prefix() -> None:
+    assert Topics().commands == "chorus.commands"
+    assert Topics().events == "chorus.events"
+    assert Topics(prefix="t1").commands == "t1.commands"
+    assert Topics(prefix="t1").events == "t1.events"
+
+
+def test_defaults_with_an_empty_environment(tmp_path: Path) -> None:
+    settings = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)})
+    assert settings.data_dir == tmp_path
+    assert settings.host == "127.0.0.1"
+    assert (settings.commands_port, settings.queries_port, settings.media_port) == (
+        8000,
+        8001,
+        8002,
+    )
+    assert settings.kafka_bootstrap is None
+    assert settings.database_url is None
+    assert settings.kafka_port is None and settings.database_port is None
+    assert settings.partitions == DEFAULT_PARTITIONS
+    assert settings.topics == Topics()
+    assert settings.secret is None
+    assert settings.token_ttl_seconds == 12 * 3600
+    assert settings.presence_ttl_seconds == 30.0
+    assert settings.worker_id == "chorus-worker"
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    env = {
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_HOST": "0.0.0.0",
+        "CHORUS_COMMANDS_PORT": "9000",
+        "CHORUS_QUERIES_PORT": "9001",
+        "CHORUS_MEDIA_PORT": "9002",
+        "CHORUS_KAFKA": "k:9092",
+        "CHORUS_KAFKA_PORT": "19092",
+        "CHORUS_DATABASE_URL": "postgresql+psycopg://u:p@h/d",
+        "CHORUS_DATABASE_PORT": "15432",
+        "CHORUS_PARTITIONS": "3",
+        "CHORUS_TOPIC_PREFIX": "dev",
+        "CHORUS_SECRET": "s3cret",
+        "CHORUS_TOKEN_TTL": "60",
+        "CHORUS_PRESENCE_TTL": "2.5",
+        "CHORUS_WORKER_ID": "w2",
+    }
+    settings = Settings.from_env(env)
+    assert settings.host == "0.0.0.0"
+    assert (settings.commands_port, settings.queries_port, settings.media_port) == (
+        9000,
+        9001,
+        9002,
+    )
+    assert settings.require_kafka() == "k:9092"
+    assert settings.kafka_port == 19092
+    assert settings.require_database() == "postgresql+psycopg://u:p@h/d"
+    assert settings.database_port == 15432
+    assert settings.partitions == 3
+    assert settings.topics == Topics(prefix="dev")
+    assert settings.require_secret() == "s3cret"
+    assert settings.token_ttl_seconds == 60
+    assert settings.presence_ttl_seconds == 2.5
+    assert settings.worker_id == "w2"
+
+
+def test_empty_values_count_as_unset(tmp_path: Path) -> None:
+    env = {
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_KAFKA": "",
+        "CHORUS_KAFKA_PORT": "",
+        "CHORUS_PARTITIONS": "",
+        "CHORUS_SECRET": "",
+    }
+    settings = Settings.from_env(env)
+    assert settings.kafka_bootstrap is None
+    assert settings.kafka_port is None
+    assert settings.partitions == DEFAULT_PARTITIONS
+    assert settings.secret is None
+
+
+@pytest.mark.parametrize("name", ["CHORUS_COMMANDS_PORT", "CHORUS_PARTITIONS", "CHORUS_KAFKA_PORT"])
+def test_a_malformed_number_names_the_variable(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be a whole number, not 'twelve'"):
+        Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), name: "twelve"})
+
+
+def test_the_stack_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> None:
+    url = "postgresql+psycopg://chorus:pw@127.0.0.1:5555/chorus"
+    write_stack_file(tmp_path, {"kafka": "127.0.0.1:1234", "database_url": url})
+    settings = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)})
+    assert settings.kafka_bootstrap == "127.0.0.1:1234"
+    assert settings.database_url == url
+
+    overridden = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_KAFKA": "other:9"})
+    assert overridden.kafka_bootstrap == "other:9"
+    assert overridden.database_url == url
+
+
+def test_stack_file_round_trip_and_unreadable_files(tmp_path: Path) -> None:
+    assert read_stack_file(tmp_path / "missing") == {}
+    data_dir = tmp_path / "new" / "dir"
+    write_stack_file(data_dir, {"kafka": "a:1", "extra": [1, 2]})
+    assert read_stack_file(data_dir) == {"kafka": "a:1", "extra": [1, 2]}
+    assert not (data_dir / (STACK_FILE + ".tmp")).exists()
+
+    (data_dir / STACK_FILE).write_text("{not json")
+    assert read_stack_file(data_dir) == {}
+    (data_dir / STACK_FILE).write_text(json.dumps(["a", "list"]))
+    assert read_stack_file(data_dir) == {}
+
+
+def test_missing_requirements_say_what_to_set(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    with pytest.raises(SettingsError, match="CHORUS_KAFKA=host:port"):
+        settings.require_kafka()
+    with pytest.raises(SettingsError, match=f"CHORUS_DATA_DIR={tmp_path}"):
+        settings.require_database()
+    with pytest.raises(SettingsError, match="CHORUS_SECRET"):
+        settings.require_secret()
+
+
+def test_with_changes_a_copy_only() -> None:
+    settings = Settings(data_dir=Path("/x"))
+    changed = settings.with_(host="0.0.0.0", partitions=6)
+    assert (changed.host, changed.partitions) == ("0.0.0.0", 6)
+    assert (settings.host, settings.partitions) == ("127.0.0.1", DEFAULT_PARTITIONS)
+    with pytest.raises(TypeError):
+        settings.with_(no_such_field=1)
+
+
+def test_the_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert default_data_dir() == tmp_path / "chorus"
+    assert Settings.from_env({}).data_dir == tmp_path / "chorus"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_data_dir() == tmp_path / "home" / ".local" / "share" / "chorus"
