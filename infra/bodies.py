@@ -29,7 +29,10 @@ async def decode_body(request: Request, type_: type[T]) -> T:
 
 
 async def read_limited(request: Request) -> bytes:
-    """The raw body, refusing more than MAX_BODY_BYTES without reading it all."""
+    """The raw body, refusing more than MAX_BODY_BYTES without reading it all; read once."""
+    cached = getattr(request.state, "raw_body", None)
+    if isinstance(cached, bytes):
+        return cached
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -45,7 +48,9 @@ async def read_limited(request: Request) -> bytes:
         if size > MAX_BODY_BYTES:
             raise _too_large()
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    request.state.raw_body = body
+    return body
 
 
 def _too_large() -> Problem:

@@ -1,0 +1,77 @@
+"""Fixtures for tests that run Chorus processes against the session's Kafka and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from infra.db import migrate
+from infra.settings import Topics
+from tests.stack import ChorusStack, running
+
+
+@pytest.fixture
+def migrated_database_url(fresh_database_url: str) -> str:
+    migrate(fresh_database_url)
+    return fresh_database_url
+
+
+@pytest.fixture
+def stack(
+    kafka_bootstrap: str, topics: Topics, migrated_database_url: str, tmp_path: Path
+) -> Iterator[ChorusStack]:
+    """An empty stack: start the processes a test needs with `stack.start(name)`."""
+    with running(
+        ChorusStack(
+            kafka=kafka_bootstrap,
+            database_url=migrated_database_url,
+            topics=topics,
+            log_dir=tmp_path,
+        )
+    ) as started:
+        yield started
+
+
+def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[dict[str, Any]]:
+    """Every record now in `topic`, partition by partition, without joining any group."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-reader-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+        }
+    )
+    records: list[dict[str, Any]] = []
+    try:
+        ends = {}
+        for partition in range(partitions):
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if high is not None and low is not None and high > low:
+                ends[partition] = high
+        consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+        remaining = set(ends)
+        deadline = time.monotonic() + 60
+        while remaining and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    remaining.discard(message.partition())
+                    continue
+                raise AssertionError(str(error))
+            records.append(orjson.loads(message.value() or b"null"))
+            if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
+                remaining.discard(message.partition())
+    finally:
+        consumer.close()
+    return records
