@@ -32,6 +32,9 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         web_port=web_port,
         # The command-to-screen path is latency-bound: do not wait for batches to fill.
         broker_commit_interval=0.2,
+        # A worker that dies hands its partitions over within seconds, not a minute.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
     )
     registry = CollectorRegistry()
