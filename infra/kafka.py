@@ -20,16 +20,10 @@ COMMANDS_RETENTION_MS = 7 * 24 * 3600 * 1000
 QUIET = {"log_level": 0}
 
 
-def producer_config(
-    bootstrap: str,
-    *,
-    message_timeout_ms: int = 30_000,
-    socket_timeout_ms: int = 10_000,
-    **extra: Any,
-) -> dict[str, Any]:
+def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     """A confluent-kafka producer config for the command path.
 
-    `extra` is merged verbatim (pass dotted keys with `**{"client.id": "x"}`) and wins.
+    `extra` is merged verbatim and wins, e.g. `**{"message.timeout.ms": 5000}` to fail faster.
     """
     config: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
@@ -41,8 +35,8 @@ def producer_config(
         # Java clients and aiokafka hash keys with murmur2: same key, same partition everywhere.
         "partitioner": "murmur2_random",
         # Fail a send within seconds when the broker is gone instead of the 5 min default.
-        "message.timeout.ms": message_timeout_ms,
-        "socket.timeout.ms": socket_timeout_ms,
+        "message.timeout.ms": 30_000,
+        "socket.timeout.ms": 10_000,
     }
     config.update(extra)
     return config

@@ -56,7 +56,8 @@ class Stack:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -72,7 +73,9 @@ class Stack:
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGINT)
-        return self.process.wait(90)
+        code = self.process.wait(90)
+        self.reader.join(10)
+        return code
 
 
 @contextmanager
@@ -84,6 +87,8 @@ def running_stack(data_dir: Path, ports: dict[str, int]) -> Iterator[Stack]:
         if stack.process.poll() is None:
             stack.process.kill()
             stack.process.wait(30)
+        if stack.process.stdout is not None:
+            stack.process.stdout.close()
 
 
 def _processes_mentioning(marker: str) -> list[str]:
