@@ -67,7 +67,9 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
 
     @app.page("/metrics")
     async def metrics(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp takes the charset apart from the media type.
+        media_type = CONTENT_TYPE_LATEST.split("; charset")[0]
+        return web.bytes(generate_latest(registry), content_type=media_type)
 
     install_decider(
         app,
@@ -77,6 +79,7 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         partitions=settings.partitions,
         presence_ttl=settings.presence_ttl_seconds,
         engine=engine,
+        registry=registry,
     )
     return app
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine
 
 from schemas.clock import format_time, parse_millis
@@ -80,9 +82,17 @@ def install_decider(
     partitions: int,
     presence_ttl: float,
     engine: Engine | None,
+    registry: CollectorRegistry,
 ) -> TeamStates:
     """Add the decider agent and the presence timer to a Faust app."""
     states = TeamStates(bootstrap, events_topic)
+    decided = Counter("chorus_commands_decided", "Commands decided", ["outcome"], registry=registry)
+    deciding = Histogram(
+        "chorus_decide_seconds",
+        "From a command's arrival at the worker to its events acknowledged",
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    )
     writer: dict[str, EventWriter] = {}
     topic = app.topic(
         commands_topic, key_serializer="raw", value_serializer="raw", partitions=partitions
@@ -96,15 +106,18 @@ def install_decider(
     @app.agent(topic, name="decide-commands")
     async def decide_commands(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
-            await _decide_one(event.message.partition, event.value)
+            started = time.perf_counter()
+            outcome = await _decide_one(event.message.partition, event.value)
+            deciding.observe(time.perf_counter() - started)
+            decided.labels(outcome).inc()
             yield None
 
-    async def _decide_one(partition: int, raw: bytes) -> None:
+    async def _decide_one(partition: int, raw: bytes) -> str:
         try:
             envelope = MAPPER.decode_command_envelope(raw)
         except MalformedEnvelope as exc:
             log.error("skipping a command with a broken envelope: %s", exc)
-            return
+            return "malformed"
         state = await states.team(partition, envelope.team_id)
         records, after = decide_and_seal(state, raw, presence_ttl=presence_ttl)
         if records:
@@ -120,6 +133,9 @@ def install_decider(
                 records,
             )
             await asyncio.to_thread(record_outcomes, engine, [row])
+        if not records:
+            return "no_events"
+        return "rejected" if records[0]["type"] == "command.rejected" else "accepted"
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         revoked = args[0] if args else ()
