@@ -11,6 +11,7 @@ from starlette.applications import Starlette
 from commands import accounts, client_commands, teams
 from commands.openapi import openapi_route
 from commands.outcomes import OutcomeWaiter
+from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
 from infra.service import Resources, build_service
 from infra.settings import Settings
@@ -24,11 +25,15 @@ async def _command_path(app: Starlette, resources: Resources) -> AsyncIterator[N
     )
     waiter = OutcomeWaiter(resources.require_engine(), settings.require_database())
     await waiter.start()
+    pending = PendingRecorder(resources.require_engine())
+    pending.start()
     resources.extras["publisher"] = publisher
     resources.extras["outcomes"] = waiter
+    resources.extras["pending"] = pending
     try:
         yield
     finally:
+        await pending.close()
         await waiter.close()
         await asyncio.to_thread(publisher.close)
 

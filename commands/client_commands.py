@@ -10,15 +10,16 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from commands import idempotency
+from commands.cache import GrowOnlyCache
 from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
+from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher, KafkaUnavailable
-from commands.tables import call_directory, command_outcomes, memberships
+from commands.tables import call_directory, memberships
 from commands.teams import path_uuid, role_in_team
 from infra.auth import caller, resources_of
 from infra.bodies import decode_body, read_limited
@@ -55,25 +56,40 @@ def call_id_for(command_id: str) -> str:
     return str(uuid.uuid5(CALL_ID_NAMESPACE, command_id))
 
 
+# Memberships only ever begin and a call never changes team, so both are safe to remember.
+MEMBERS: GrowOnlyCache[tuple[str, str], str] = GrowOnlyCache(ttl=60.0)
+CALL_TEAMS: GrowOnlyCache[str, str] = GrowOnlyCache(ttl=3600.0)
+
+
+async def _ensure_member(request: Request, team_id: str, user_id: str) -> None:
+    if MEMBERS.get((team_id, user_id)) is not None:
+        return
+    async with resources_of(request).require_engine().connect() as conn:
+        MEMBERS.put((team_id, user_id), await role_in_team(conn, team_id, user_id))
+
+
 async def _member_team(request: Request, user_id: str) -> str:
     team_id = path_uuid(request, "team_id")
-    async with resources_of(request).require_engine().connect() as conn:
-        await role_in_team(conn, team_id, user_id)
+    await _ensure_member(request, team_id, user_id)
     return team_id
 
 
 async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
     call_id = path_uuid(request, "call_id")
-    async with resources_of(request).require_engine().connect() as conn:
-        row = (
-            await conn.execute(
-                sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
-            )
-        ).first()
+    team_id = CALL_TEAMS.get(call_id)
+    if team_id is None:
+        async with resources_of(request).require_engine().connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
+                )
+            ).first()
         if row is None:
             raise Problem(404, "unknown_call", "no such call")
-        await role_in_team(conn, str(row.team_id), user_id)
-    return call_id, str(row.team_id)
+        team_id = str(row.team_id)
+        CALL_TEAMS.put(call_id, team_id)
+    await _ensure_member(request, team_id, user_id)
+    return call_id, team_id
 
 
 async def set_presence(request: Request) -> Response:
@@ -203,25 +219,9 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
     except KafkaUnavailable as exc:
         raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
     answer["position"] = position
-    await _record_pending(resources.require_engine(), command, position)
+    pending: PendingRecorder = resources.extras["pending"]
+    pending.record(command_id, submission.team_id, submission.user_id, position)
     return answer
-
-
-async def _record_pending(engine: AsyncEngine, command: Command, position: str) -> None:
-    """Make the command known as pending; the worker's decision replaces this row."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(command_outcomes)
-            .values(
-                command_id=command.command_id,
-                team_id=command.team_id,
-                actor=command.actor,
-                status="pending",
-                position=position,
-                events=[],
-            )
-            .on_conflict_do_nothing()
-        )
 
 
 def _requested_wait(request: Request) -> float:

@@ -68,7 +68,7 @@ command_outcomes = sa.Table(
     metadata,
     sa.Column("command_id", UUID, primary_key=True),
     sa.Column("team_id", UUID, nullable=False),
-    sa.Column("actor", UUID, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("position", sa.Text, nullable=False),

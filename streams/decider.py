@@ -16,6 +16,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -29,19 +30,22 @@ from schemas.commands import Command, ExpirePresence
 from schemas.mapper import MAPPER, MalformedEnvelope
 from streams.domain import TeamState, apply_record, decide_and_seal
 from streams.event_log import EventWriter, read_partition
-from streams.outcomes import outcome_row, record_outcomes
+from streams.outcomes import outcomes_of, record_outcomes
 
 log = logging.getLogger(__name__)
 
 PRESENCE_TIMER_ACTOR = "system:presence-timer"
+# How far back a rebuilt partition re-records outcomes: far more than a worker has in flight.
+OUTCOME_RECOVERY_EVENTS = 2000
 
 
 class TeamStates:
     """The states of the teams of the partitions this worker owns, loaded from the log."""
 
-    def __init__(self, bootstrap: str, events_topic: str) -> None:
+    def __init__(self, bootstrap: str, events_topic: str, engine: Engine | None = None) -> None:
         self._bootstrap = bootstrap
         self._topic = events_topic
+        self._engine = engine
         self._partitions: dict[int, dict[str, TeamState]] = {}
 
     async def team(self, partition: int, team_id: str) -> TeamState:
@@ -64,12 +68,23 @@ class TeamStates:
 
     def _load(self, partition: int) -> dict[str, TeamState]:
         teams: dict[str, TeamState] = {}
+        tail: deque[dict[str, Any]] = deque(maxlen=OUTCOME_RECOVERY_EVENTS)
         count = 0
         for record in read_partition(self._bootstrap, self._topic, partition):
             team_id = str(record["team_id"])
-            teams[team_id] = apply_record(teams.get(team_id, TeamState()), record)
+            before = teams.get(team_id, TeamState())
+            teams[team_id] = apply_record(before, record)
+            if teams[team_id].seq != before.seq:  # a repeated (team_id, seq) is skipped
+                tail.append(record)
             count += 1
         log.info("partition %d: %d teams rebuilt from %d events", partition, len(teams), count)
+        recent = list(tail)
+        if len(recent) == OUTCOME_RECOVERY_EVENTS:  # the oldest command may be cut in two
+            recent = [r for r in recent if r["causation_id"] != recent[0]["causation_id"]]
+        if self._engine is not None and recent:
+            # A worker that died after writing events but before recording their outcome left
+            # those commands pending; their decision is in the log, so record it now.
+            record_outcomes(self._engine, outcomes_of(recent))
         return teams
 
 
@@ -85,7 +100,7 @@ def install_decider(
     registry: CollectorRegistry,
 ) -> TeamStates:
     """Add the decider agent and the presence timer to a Faust app."""
-    states = TeamStates(bootstrap, events_topic)
+    states = TeamStates(bootstrap, events_topic, engine)
     decided = Counter("chorus_commands_decided", "Commands decided", ["outcome"], registry=registry)
     deciding = Histogram(
         "chorus_decide_seconds",
@@ -124,15 +139,7 @@ def install_decider(
             await event_writer().write(partition, records)
         states.put(partition, envelope.team_id, after)
         if records and engine is not None:
-            row = outcome_row(
-                {
-                    "command_id": envelope.command_id,
-                    "team_id": envelope.team_id,
-                    "actor": envelope.actor,
-                },
-                records,
-            )
-            await asyncio.to_thread(record_outcomes, engine, [row])
+            await asyncio.to_thread(record_outcomes, engine, outcomes_of(records))
         if not records:
             return "no_events"
         return "rejected" if records[0]["type"] == "command.rejected" else "accepted"

@@ -22,13 +22,22 @@ _outcomes = sa.table(
 )
 
 
-def outcome_row(command: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
+def outcomes_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One outcome row per command among consecutive records of the log (grouped by cause)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        groups.setdefault(record["causation_id"], []).append(record)
+    return [outcome_row(group) for group in groups.values()]
+
+
+def outcome_row(records: list[dict[str, Any]]) -> dict[str, Any]:
     """The outcome of a decided command: accepted unless a `command.rejected` was recorded."""
     rejected = next((r for r in records if r["type"] == "command.rejected"), None)
+    first = records[0]
     return {
-        "command_id": command["command_id"],
-        "team_id": command["team_id"],
-        "actor": command["actor"],
+        "command_id": first["causation_id"],
+        "team_id": first["team_id"],
+        "actor": first["actor"],
         "status": "rejected" if rejected else "accepted",
         "reason": rejected["data"].get("reason") if rejected else None,
         "position": str(records[-1]["seq"]),

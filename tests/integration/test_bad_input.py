@@ -82,9 +82,9 @@ def defects(draw: st.DrawFn) -> tuple[str, str, dict[str, str], bytes]:
             {**body, draw(st.sampled_from(["colour", "admin", "__proto__"])): 1}
         ).encode()
     elif defect == "wrong_type":
-        raw = json.dumps(
-            {key: draw(st.integers() | st.lists(st.none())) for key in body} or [1]
-        ).encode()
+        # No field of any body takes a number or a list of numbers.
+        wrong = st.integers() | st.lists(st.integers(), min_size=1, max_size=3)
+        raw = json.dumps({key: draw(wrong) for key in body} or [1]).encode()
     elif defect == "random_json":
         value = draw(json_values.filter(lambda v: v != body and v != {}))
         raw = json.dumps(value).encode()

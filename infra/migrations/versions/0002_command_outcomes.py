@@ -19,7 +19,8 @@ def upgrade() -> None:
         "command_outcomes",
         sa.Column("command_id", postgresql.UUID(as_uuid=False), primary_key=True),
         sa.Column("team_id", postgresql.UUID(as_uuid=False), nullable=False),
-        sa.Column("actor", postgresql.UUID(as_uuid=False), nullable=False),
+        # A user id, or a principal such as "system:presence-timer" for timer commands.
+        sa.Column("actor", sa.Text, nullable=False),
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("position", sa.Text, nullable=False),
