@@ -15,6 +15,7 @@ from commands.tables import command_outcomes
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
+_INSERT_PENDING = insert(command_outcomes).on_conflict_do_nothing()
 
 
 class PendingRecorder:
@@ -67,6 +68,7 @@ class PendingRecorder:
             return
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(insert(command_outcomes).values(rows).on_conflict_do_nothing())
+                # executemany: one cached statement whatever the batch size.
+                await conn.execute(_INSERT_PENDING, rows)
         except Exception as exc:  # the database is down: the decisions will still be recorded
             log.warning("could not record %d pending commands: %s", len(rows), exc)

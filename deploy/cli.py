@@ -28,6 +28,8 @@ def _serve(service: str) -> Handler:
             host=args.host or settings.host,
             port=args.port or getattr(settings, f"{service}_port"),
             log_level=args.log_level,
+            # One log line per request costs more CPU than a small request; /metrics counts them.
+            access_log=args.access_log,
             timeout_graceful_shutdown=5,
         )
         return 0
@@ -104,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
         service = sub.add_parser(name, help=f"run {what}", description=f"Run {what}.")
         _add_listen_args(service, f"CHORUS_{name.upper()}_PORT, default {default_port}")
         service.add_argument("--log-level", default="info", help="uvicorn log level")
+        service.add_argument(
+            "--access-log", action="store_true", help="log every request (off: see /metrics)"
+        )
         service.set_defaults(handler=_serve(name))
 
     worker = sub.add_parser(

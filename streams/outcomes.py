@@ -45,24 +45,28 @@ def outcome_row(records: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_statement = postgresql.insert(_outcomes)
+# The commands service may have recorded the command as pending; a decision replaces that,
+# and a repeated decision (after a crash) changes nothing.
+_RECORD = _statement.on_conflict_do_update(
+    index_elements=["command_id"],
+    set_={
+        "status": _statement.excluded.status,
+        "reason": _statement.excluded.reason,
+        "position": _statement.excluded.position,
+        "events": _statement.excluded.events,
+    },
+    where=sa.text("command_outcomes.status = 'pending'"),
+)
+
+
 def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store outcomes (a repeat after a crash changes nothing) and wake waiting requests."""
+    """Store outcomes and wake the requests waiting for them, in one transaction."""
     if not rows:
         return
     with engine.begin() as conn:
-        statement = postgresql.insert(_outcomes).values(rows)
-        # The commands service may have recorded the command as pending; a decision replaces
-        # that, and a repeated decision (after a crash) changes nothing.
-        statement = statement.on_conflict_do_update(
-            index_elements=["command_id"],
-            set_={
-                "status": statement.excluded.status,
-                "reason": statement.excluded.reason,
-                "position": statement.excluded.position,
-                "events": statement.excluded.events,
-            },
-            where=sa.text("command_outcomes.status = 'pending'"),
+        conn.execute(_RECORD, rows)
+        conn.execute(
+            sa.text("SELECT pg_notify(:channel, :command_id)"),
+            [{"channel": CHANNEL, "command_id": row["command_id"]} for row in rows],
         )
-        conn.execute(statement)
-        for row in rows:
-            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, row["command_id"])))
