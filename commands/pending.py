@@ -41,6 +41,7 @@ class PendingRecorder:
                 "actor": actor,
                 "status": "pending",
                 "position": position,
+                "command_position": position,
                 "events": [],
             }
         )

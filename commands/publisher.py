@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from infra.producer import AsyncProducer, NotAcknowledged
+from schemas.positions import command_position
 
 # librdkafka gives up on a record after this long, so a request that waits a little longer
 # either sees the acknowledgement or knows the command was not appended.
@@ -14,11 +15,6 @@ ANSWER_WITHIN_SECONDS = 4.8
 
 class KafkaUnavailable(Exception):
     """The broker did not acknowledge in time; the command was not appended."""
-
-
-def command_position(partition: int, offset: int) -> str:
-    """The opaque position of a command on the commands topic."""
-    return f"c{partition}.{offset}"
 
 
 class CommandPublisher:

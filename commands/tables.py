@@ -72,6 +72,7 @@ command_outcomes = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("position", sa.Text, nullable=False),
+    sa.Column("command_position", sa.Text),
     sa.Column("events", postgresql.JSONB, nullable=False),
     sa.Column("decided_at", sa.DateTime(timezone=True)),
 )

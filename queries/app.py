@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from prometheus_client import Gauge
 from starlette.applications import Starlette
 
-from infra.service import build_service
+from infra.service import Resources, build_service
 from infra.settings import Settings
+from queries import live, reads
+from queries.hub import ChangeHub
+
+
+@asynccontextmanager
+async def _live_path(app: Starlette, resources: Resources) -> AsyncIterator[None]:
+    hub = ChangeHub(resources.require_engine(), resources.settings.require_database())
+    await hub.start()
+    resources.extras["hub"] = hub
+    clients = Gauge(
+        "chorus_live_clients", "Connected live-query clients", registry=resources.registry
+    )
+    clients.set_function(hub.clients)
+    try:
+        yield
+    finally:
+        await hub.close()
 
 
 def create_app(settings: Settings) -> Starlette:
     """Build the queries service; connections open in its lifespan."""
-    return build_service("queries", settings, routes=[])
+    return build_service(
+        "queries", settings, routes=[*reads.routes, *live.routes], extra=_live_path
+    )

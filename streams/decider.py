@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from schemas.clock import format_time, parse_millis
 from schemas.commands import Command, ExpirePresence
 from schemas.mapper import MAPPER, MalformedEnvelope
+from schemas.positions import command_position
 from streams.domain import TeamState, apply_record, decide_and_seal
 from streams.event_log import EventWriter, read_partition
 from streams.outcomes import outcomes_of, record_outcomes
@@ -122,12 +123,13 @@ def install_decider(
     async def decide_commands(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
             started = time.perf_counter()
-            outcome = await _decide_one(event.message.partition, event.value)
+            message = event.message
+            outcome = await _decide_one(message.partition, message.offset, event.value)
             deciding.observe(time.perf_counter() - started)
             decided.labels(outcome).inc()
             yield None
 
-    async def _decide_one(partition: int, raw: bytes) -> str:
+    async def _decide_one(partition: int, offset: int, raw: bytes) -> str:
         try:
             envelope = MAPPER.decode_command_envelope(raw)
         except MalformedEnvelope as exc:
@@ -139,7 +141,8 @@ def install_decider(
             await event_writer().write(partition, records)
         states.put(partition, envelope.team_id, after)
         if records and engine is not None:
-            await asyncio.to_thread(record_outcomes, engine, outcomes_of(records))
+            rows = outcomes_of(records, command_position(partition, offset))
+            await asyncio.to_thread(record_outcomes, engine, rows)
         if not records:
             return "no_events"
         return "rejected" if records[0]["type"] == "command.rejected" else "accepted"

@@ -18,19 +18,27 @@ _outcomes = sa.table(
     sa.column("status"),
     sa.column("reason"),
     sa.column("position"),
+    sa.column("command_position"),
     sa.column("events", postgresql.JSONB),
 )
 
 
-def outcomes_of(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One outcome row per command among consecutive records of the log (grouped by cause)."""
+def outcomes_of(
+    records: list[dict[str, Any]], command_position: str | None = None
+) -> list[dict[str, Any]]:
+    """One outcome row per command among consecutive records of the log (grouped by cause).
+
+    `command_position` is where the command was appended, when known (one command's records).
+    """
     groups: dict[str, list[dict[str, Any]]] = {}
     for record in records:
         groups.setdefault(record["causation_id"], []).append(record)
-    return [outcome_row(group) for group in groups.values()]
+    return [outcome_row(group, command_position) for group in groups.values()]
 
 
-def outcome_row(records: list[dict[str, Any]]) -> dict[str, Any]:
+def outcome_row(
+    records: list[dict[str, Any]], command_position: str | None = None
+) -> dict[str, Any]:
     """The outcome of a decided command: accepted unless a `command.rejected` was recorded."""
     rejected = next((r for r in records if r["type"] == "command.rejected"), None)
     first = records[0]
@@ -41,6 +49,7 @@ def outcome_row(records: list[dict[str, Any]]) -> dict[str, Any]:
         "status": "rejected" if rejected else "accepted",
         "reason": rejected["data"].get("reason") if rejected else None,
         "position": str(records[-1]["seq"]),
+        "command_position": command_position,
         "events": records,
     }
 
@@ -55,6 +64,9 @@ _RECORD = _statement.on_conflict_do_update(
         "reason": _statement.excluded.reason,
         "position": _statement.excluded.position,
         "events": _statement.excluded.events,
+        "command_position": sa.func.coalesce(
+            _statement.excluded.command_position, _outcomes.c.command_position
+        ),
     },
     where=sa.text("command_outcomes.status = 'pending'"),
 )

@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.Column("reason", sa.Text, nullable=True),
         sa.Column("position", sa.Text, nullable=False),
+        # Where the command was appended (c<partition>.<offset>), for `?after=` on reads.
+        sa.Column("command_position", sa.Text, nullable=True),
         sa.Column("events", postgresql.JSONB, nullable=False),
         sa.Column(
             "decided_at",
@@ -32,6 +34,7 @@ def upgrade() -> None:
             server_default=sa.text("now()"),
         ),
     )
+    op.create_index("command_outcomes_by_position", "command_outcomes", ["command_position"])
 
 
 def downgrade() -> None:

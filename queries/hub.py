@@ -1,0 +1,191 @@
+"""One upstream per queries process, fanned out to every live client of every team.
+
+The worker's projector commits a team's read-model rows and its changes (`rm_changes`, one per
+event, keyed by the team's seq) in one transaction and NOTIFYs `<team_id>:<seq>`. This hub holds
+the process's single LISTEN connection; on a notification for a team that has live clients it
+reads the new changes ONCE and offers them to each client's bounded queue. A client too slow to
+keep up overflows its queue and is disconnected (it resumes with Last-Event-ID), so one slow
+reader never grows memory or slows the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from queries.tables import rm_changes, rm_positions
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "rm_changes"
+FETCH_LIMIT = 500
+# Notifications can be missed while the listener reconnects: waiters re-read this often.
+RECHECK_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class ChangeRow:
+    seq: int
+    kind: str
+    data: Any
+
+
+@dataclass(eq=False)
+class Subscriber:
+    team_id: str
+    queue: asyncio.Queue[ChangeRow | None]
+    overflowed: bool = False
+
+    def offer(self, change: ChangeRow) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(change)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(None)  # tells the stream to end; the client resumes
+
+
+@dataclass
+class ChangeHub:
+    engine: AsyncEngine
+    database_url: str
+    queue_limit: int = 1000
+    _subscribers: dict[str, set[Subscriber]] = field(default_factory=dict)
+    _fetched: dict[str, int] = field(default_factory=dict)
+    _fetching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _again: set[str] = field(default_factory=set)
+    _moved: dict[str, asyncio.Event] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever(), name="change-hub")
+
+    async def close(self) -> None:
+        tasks = [t for t in (self._task, *self._fetching.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def clients(self) -> int:
+        return sum(len(subs) for subs in self._subscribers.values())
+
+    async def subscribe(self, team_id: str) -> Subscriber:
+        """Register a live client; changes committed from now on reach its queue."""
+        if team_id not in self._subscribers:
+            start = await self.position(team_id)
+            self._fetched.setdefault(team_id, start)
+            self._subscribers.setdefault(team_id, set())
+        subscriber = Subscriber(team_id, asyncio.Queue(maxsize=self.queue_limit))
+        self._subscribers[team_id].add(subscriber)
+        self._kick(team_id)  # anything committed between the read above and now
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subs = self._subscribers.get(subscriber.team_id)
+        if subs is None:
+            return
+        subs.discard(subscriber)
+        if not subs:
+            del self._subscribers[subscriber.team_id]
+            self._fetched.pop(subscriber.team_id, None)
+
+    async def position(self, team_id: str) -> int:
+        async with self.engine.connect() as conn:
+            seq = (
+                await conn.execute(
+                    sa.select(rm_positions.c.seq).where(rm_positions.c.team_id == team_id)
+                )
+            ).scalar()
+        return int(seq or 0)
+
+    async def changes_after(
+        self, team_id: str, seq: int, limit: int | None = None
+    ) -> list[ChangeRow]:
+        query = (
+            sa.select(rm_changes.c.seq, rm_changes.c.kind, rm_changes.c.data)
+            .where(rm_changes.c.team_id == team_id, rm_changes.c.seq > seq)
+            .order_by(rm_changes.c.seq)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [ChangeRow(row.seq, row.kind, row.data) for row in rows]
+
+    async def reached(self, team_id: str, seq: int, timeout: float) -> bool:
+        """Wait until the team's read model includes `seq`; False after `timeout`."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if await self.position(team_id) >= seq:
+                return True
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            moved = self._moved.setdefault(team_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(moved.wait(), min(remaining, RECHECK_SECONDS))
+
+    def _notified(self, payload: str) -> None:
+        team_id, _, _ = payload.partition(":")
+        moved = self._moved.pop(team_id, None)
+        if moved is not None:
+            moved.set()
+        if team_id in self._subscribers:
+            self._kick(team_id)
+
+    def _kick(self, team_id: str) -> None:
+        running = self._fetching.get(team_id)
+        if running is not None and not running.done():
+            self._again.add(team_id)
+            return
+        self._fetching[team_id] = asyncio.create_task(self._fetch(team_id))
+
+    async def _fetch(self, team_id: str) -> None:
+        try:
+            while team_id in self._subscribers:
+                self._again.discard(team_id)
+                after = self._fetched.get(team_id, 0)
+                rows = await self.changes_after(team_id, after, FETCH_LIMIT)
+                for row in rows:
+                    for subscriber in list(self._subscribers.get(team_id, ())):
+                        subscriber.offer(row)
+                if rows and team_id in self._fetched:
+                    self._fetched[team_id] = rows[-1].seq
+                if len(rows) < FETCH_LIMIT and team_id not in self._again:
+                    return
+        except Exception as exc:  # the database is down: clients keep their position
+            log.warning("could not read changes of team %s: %s", team_id, exc)
+        finally:
+            self._fetching.pop(team_id, None)
+
+    async def _listen_forever(self) -> None:
+        dsn = make_url(self.database_url).set(drivername="postgresql")
+        conninfo = dsn.render_as_string(hide_password=False)
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    conninfo, autocommit=True, connect_timeout=3
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    for team_id in list(self._subscribers):
+                        self._kick(team_id)  # catch up what passed while not listening
+                    async for notice in conn.notifies():
+                        self._notified(notice.payload)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("change listener lost its connection (%s); retrying", exc)
+                await asyncio.sleep(1.0)

@@ -1,0 +1,105 @@
+"""Live queries over server-sent events: a snapshot, then one event per change, resumable.
+
+The client is registered with the hub before the snapshot (or the resumed changes) is read,
+so a change committed meanwhile is both in the queue and, perhaps, in what was read; the
+stream sends each seq once by skipping whatever is not past the position already sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from infra.auth import caller, resources_of
+from queries.hub import ChangeHub, Subscriber
+from queries.reads import calls_of, ensure_member, path_uuid, presence_of, team_position
+
+
+def keepalive_seconds() -> float:
+    """How often a quiet stream sends a comment (at most 15 s, for proxies)."""
+    return min(15.0, float(os.environ.get("CHORUS_SSE_KEEPALIVE", "15")))
+
+
+def sse_event(kind: str, position: int, data: Any) -> bytes:
+    return b"event: %s\nid: %d\ndata: %s\n\n" % (kind.encode(), position, orjson.dumps(data))
+
+
+async def live(request: Request) -> Response:
+    user_id = caller(request)
+    team_id = path_uuid(request, "team_id")
+    resources = resources_of(request)
+    async with resources.require_engine().connect() as conn:
+        await ensure_member(conn, team_id, user_id)
+    hub: ChangeHub = resources.extras["hub"]
+    subscriber = await hub.subscribe(team_id)
+    resume = _last_event_id(request)
+    return StreamingResponse(
+        _stream(request, hub, subscriber, resume),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id", "").strip()
+    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+
+
+async def _stream(
+    request: Request, hub: ChangeHub, subscriber: Subscriber, resume: int | None
+) -> AsyncIterator[bytes]:
+    try:
+        sent, opening = await _opening(request, hub, subscriber.team_id, resume)
+        for chunk in opening:
+            yield chunk
+        keepalive = keepalive_seconds()
+        while True:
+            try:
+                change = await asyncio.wait_for(subscriber.queue.get(), keepalive)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if change is None:  # this client fell too far behind: it resumes from `sent`
+                return
+            if change.seq > sent:
+                yield sse_event(change.kind, change.seq, change.data)
+                sent = change.seq
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+async def _opening(
+    request: Request, hub: ChangeHub, team_id: str, resume: int | None
+) -> tuple[int, list[bytes]]:
+    """Resumed changes after Last-Event-ID, or a snapshot when there is nothing to resume.
+
+    Every change is kept (rm_changes), so any position this team has reached can resume; a
+    position beyond it (another stack's, or a rebuilt one) gets a fresh snapshot.
+    """
+    if resume is not None and resume <= await hub.position(team_id):
+        changes = await hub.changes_after(team_id, resume)
+        chunks = [sse_event(c.kind, c.seq, c.data) for c in changes]
+        return (changes[-1].seq if changes else resume), chunks
+    return await _snapshot(request, team_id)
+
+
+async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
+    engine = resources_of(request).require_engine()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            position = await team_position(conn, team_id)
+            presence = await presence_of(conn, team_id)
+            calls = await calls_of(conn, team_id, None)
+    data = {"presence": {"position": str(position), **presence}, "calls": calls}
+    return position, [sse_event("snapshot", position, data)]
+
+
+routes = [Route("/v1/teams/{team_id}/live", live, methods=["GET"])]

@@ -1,0 +1,147 @@
+"""Read-model endpoints: rows of the read-model tables mapped to JSON, members only."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from infra.auth import caller, resources_of
+from infra.http import Problem
+from queries.positions import wait_for_position
+from queries.tables import memberships, rm_calls, rm_members, rm_positions, teams
+
+
+def path_uuid(request: Request, name: str) -> str:
+    """A path parameter that must be a UUID; anything else names nothing (404)."""
+    try:
+        return str(uuid.UUID(str(request.path_params[name])))
+    except ValueError as exc:
+        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from exc
+
+
+async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> None:
+    """404 for a team that does not exist, 403 for one the caller is not a member of."""
+    row = (
+        await conn.execute(
+            sa.select(teams.c.team_id, memberships.c.user_id)
+            .select_from(
+                teams.outerjoin(
+                    memberships,
+                    sa.and_(
+                        memberships.c.team_id == teams.c.team_id,
+                        memberships.c.user_id == user_id,
+                    ),
+                )
+            )
+            .where(teams.c.team_id == team_id)
+        )
+    ).first()
+    if row is None:
+        raise Problem(404, "unknown_team", "no such team")
+    if row.user_id is None:
+        raise Problem(403, "not_a_member", "you are not a member of this team")
+
+
+async def team_position(conn: AsyncConnection, team_id: str) -> int:
+    seq = (
+        await conn.execute(sa.select(rm_positions.c.seq).where(rm_positions.c.team_id == team_id))
+    ).scalar()
+    return int(seq or 0)
+
+
+async def presence_of(conn: AsyncConnection, team_id: str) -> dict[str, Any]:
+    rows = await conn.execute(
+        sa.select(rm_members.c.body)
+        .where(rm_members.c.team_id == team_id)
+        .order_by(rm_members.c.user_id)
+    )
+    return {"members": [row.body for row in rows]}
+
+
+async def calls_of(conn: AsyncConnection, team_id: str, state: str | None) -> list[Any]:
+    query = sa.select(rm_calls.c.body).where(rm_calls.c.team_id == team_id)
+    if state is not None:
+        query = query.where(rm_calls.c.state == state)
+    rows = await conn.execute(query.order_by(rm_calls.c.started_at, rm_calls.c.call_id))
+    return [row.body for row in rows]
+
+
+async def _authorised_team(request: Request) -> str:
+    user_id = caller(request)
+    team_id = path_uuid(request, "team_id")
+    async with resources_of(request).require_engine().connect() as conn:
+        await ensure_member(conn, team_id, user_id)
+    await wait_for_position(request, team_id)
+    return team_id
+
+
+async def get_presence(request: Request) -> Response:
+    team_id = await _authorised_team(request)
+    engine = resources_of(request).require_engine()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            position = await team_position(conn, team_id)
+            body = await presence_of(conn, team_id)
+    return JSONResponse({"position": str(position), **body})
+
+
+async def get_calls(request: Request) -> Response:
+    state = request.query_params.get("state")
+    if state not in (None, "active", "ended"):
+        raise Problem(422, "invalid_query", "state must be 'active' or 'ended'")
+    team_id = await _authorised_team(request)
+    engine = resources_of(request).require_engine()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
+        async with conn.begin():
+            position = await team_position(conn, team_id)
+            calls = await calls_of(conn, team_id, state)
+    return JSONResponse({"position": str(position), "calls": calls})
+
+
+async def get_call(request: Request) -> Response:
+    user_id = caller(request)
+    call_id = path_uuid(request, "call_id")
+    engine = resources_of(request).require_engine()
+    async with engine.connect() as conn:
+        team_id = (
+            await conn.execute(sa.select(rm_calls.c.team_id).where(rm_calls.c.call_id == call_id))
+        ).scalar()
+        if team_id is None:
+            team_id = await _team_of_unprojected_call(conn, call_id)
+        await ensure_member(conn, str(team_id), user_id)
+    await wait_for_position(request, str(team_id))
+    async with engine.connect() as conn:
+        body = (
+            await conn.execute(sa.select(rm_calls.c.body).where(rm_calls.c.call_id == call_id))
+        ).scalar()
+    if body is None:
+        raise Problem(404, "unknown_call", "no such call")
+    return JSONResponse(body)
+
+
+async def _team_of_unprojected_call(conn: AsyncConnection, call_id: str) -> str:
+    # A call just started may not be projected yet; `?after=` then waits for it.
+    team_id = (
+        await conn.execute(
+            sa.text("SELECT team_id FROM call_directory WHERE call_id = :call_id"),
+            {"call_id": call_id},
+        )
+    ).scalar()
+    if team_id is None:
+        raise Problem(404, "unknown_call", "no such call")
+    return str(team_id)
+
+
+routes = [
+    Route("/v1/teams/{team_id}/presence", get_presence, methods=["GET"]),
+    Route("/v1/teams/{team_id}/calls", get_calls, methods=["GET"]),
+    Route("/v1/calls/{call_id}", get_call, methods=["GET"]),
+]
