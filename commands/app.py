@@ -9,10 +9,11 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from commands import accounts, client_commands, teams
-from commands.openapi import openapi_route
+from commands.openapi import OPERATIONS
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
+from infra.openapi import openapi_route
 from infra.service import Resources, build_service
 from infra.settings import Settings
 
@@ -42,5 +43,8 @@ def create_app(settings: Settings) -> Starlette:
     """Build the commands service; connections open in its lifespan."""
     routes = [*accounts.routes, *teams.routes, *client_commands.routes]
     return build_service(
-        "commands", settings, routes=[*routes, openapi_route()], extra=_command_path
+        "commands",
+        settings,
+        routes=[*routes, openapi_route("Chorus commands", OPERATIONS)],
+        extra=_command_path,
     )

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from prometheus_client import Gauge
 from starlette.applications import Starlette
 
+from infra.openapi import openapi_route
 from infra.service import Resources, build_service
 from infra.settings import Settings
 from queries import live, reads
 from queries.hub import ChangeHub
+from queries.openapi import OPERATIONS
 
 
 @asynccontextmanager
@@ -32,5 +34,8 @@ async def _live_path(app: Starlette, resources: Resources) -> AsyncIterator[None
 def create_app(settings: Settings) -> Starlette:
     """Build the queries service; connections open in its lifespan."""
     return build_service(
-        "queries", settings, routes=[*reads.routes, *live.routes], extra=_live_path
+        "queries",
+        settings,
+        routes=[*reads.routes, *live.routes, openapi_route("Chorus queries", OPERATIONS)],
+        extra=_live_path,
     )

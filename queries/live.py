@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator
-from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -20,15 +18,12 @@ from starlette.routing import Route
 from infra.auth import caller, resources_of
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import calls_of, ensure_member, path_uuid, presence_of, team_position
+from schemas.sse import KEEPALIVE, encode_event
 
 
 def keepalive_seconds() -> float:
     """How often a quiet stream sends a comment (at most 15 s, for proxies)."""
     return min(15.0, float(os.environ.get("CHORUS_SSE_KEEPALIVE", "15")))
-
-
-def sse_event(kind: str, position: int, data: Any) -> bytes:
-    return b"event: %s\nid: %d\ndata: %s\n\n" % (kind.encode(), position, orjson.dumps(data))
 
 
 async def live(request: Request) -> Response:
@@ -64,12 +59,12 @@ async def _stream(
             try:
                 change = await asyncio.wait_for(subscriber.queue.get(), keepalive)
             except TimeoutError:
-                yield b": keep-alive\n\n"
+                yield KEEPALIVE
                 continue
             if change is None:  # this client fell too far behind: it resumes from `sent`
                 return
             if change.seq > sent:
-                yield sse_event(change.kind, change.seq, change.data)
+                yield encode_event(change.kind, change.seq, change.data)
                 sent = change.seq
     finally:
         hub.unsubscribe(subscriber)
@@ -85,7 +80,7 @@ async def _opening(
     """
     if resume is not None and resume <= await hub.position(team_id):
         changes = await hub.changes_after(team_id, resume)
-        chunks = [sse_event(c.kind, c.seq, c.data) for c in changes]
+        chunks = [encode_event(c.kind, c.seq, c.data) for c in changes]
         return (changes[-1].seq if changes else resume), chunks
     return await _snapshot(request, team_id)
 
@@ -99,7 +94,7 @@ async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
             presence = await presence_of(conn, team_id)
             calls = await calls_of(conn, team_id, None)
     data = {"presence": {"position": str(position), **presence}, "calls": calls}
-    return position, [sse_event("snapshot", position, data)]
+    return position, [encode_event("snapshot", position, data)]
 
 
 routes = [Route("/v1/teams/{team_id}/live", live, methods=["GET"])]
