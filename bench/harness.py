@@ -27,7 +27,7 @@ from infra.db import migrate
 from infra.kafka import ensure_topics, producer_config
 from infra.settings import Topics
 
-console = Console()
+console = Console(width=150)
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -145,7 +145,10 @@ def bench_stack() -> Iterator[BenchStack]:
         finally:
             for child in reversed(bench.children):
                 child.stop()
-    shutil.rmtree(workdir, ignore_errors=True)
+    if os.environ.get("CHORUS_BENCH_KEEP"):
+        console.print(f"logs kept in {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def kafka_round_trips(bootstrap: str, samples: int) -> list[float]:

@@ -15,7 +15,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from commands import idempotency
-from commands.cache import GrowOnlyCache
 from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher, KafkaUnavailable
@@ -23,6 +22,7 @@ from commands.tables import call_directory, memberships
 from commands.teams import path_uuid, role_in_team
 from infra.auth import caller, resources_of
 from infra.bodies import decode_body, read_limited
+from infra.cache import GrowOnlyCache
 from infra.http import Problem
 from schemas import bodies
 from schemas.clock import format_time

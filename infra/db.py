@@ -21,13 +21,16 @@ def make_engine(url: str) -> Engine:
     )
 
 
-def make_async_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+def make_async_engine(
+    url: str, pool_size: int = 10, pool_timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> AsyncEngine:
     """An asyncio engine for the services (psycopg 3)."""
     return create_async_engine(
         url,
         pool_pre_ping=True,
         pool_size=pool_size,
-        pool_timeout=CONNECT_TIMEOUT_SECONDS,
+        max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,6 +24,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+
+log = logging.getLogger(__name__)
 
 # A readiness probe must answer quickly even when a dependency hangs.
 READINESS_TIMEOUT_SECONDS = 2.5
@@ -73,9 +78,26 @@ async def _on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, code, str(exc.detail), exc.headers)
 
 
+async def _on_database_trouble(request: Request, exc: Exception) -> Response:
+    # The database is down, restarting or saturated: a dependency problem, so 503 (with a
+    # log line saying what went wrong), never a 500.
+    log.warning("database unavailable for %s %s: %s", request.method, request.url.path, exc)
+    return error_response(
+        503,
+        "database_unavailable",
+        "the database is unavailable; try again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
     Problem: _on_problem,
     HTTPException: _on_http_exception,
+    # Pool exhausted, connection refused or lost.
+    sqlalchemy.exc.TimeoutError: _on_database_trouble,
+    sqlalchemy.exc.OperationalError: _on_database_trouble,
+    sqlalchemy.exc.InterfaceError: _on_database_trouble,
+    psycopg.OperationalError: _on_database_trouble,
 }
 
 

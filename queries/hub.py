@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -22,8 +24,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from queries.tables import rm_changes, rm_positions
+from schemas.sse import encode_event
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 CHANNEL = "rm_changes"
 FETCH_LIMIT = 500
@@ -31,17 +36,23 @@ FETCH_LIMIT = 500
 RECHECK_SECONDS = 0.25
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChangeRow:
     seq: int
     kind: str
     data: Any
+
+    @cached_property
+    def frame(self) -> bytes:
+        """The SSE event, encoded once however many clients receive it."""
+        return encode_event(self.kind, self.seq, self.data)
 
 
 @dataclass(eq=False)
 class Subscriber:
     team_id: str
     queue: asyncio.Queue[ChangeRow | None]
+    registered: int = 0  # the hub's mark when it was registered
     overflowed: bool = False
 
     def offer(self, change: ChangeRow) -> None:
@@ -67,6 +78,10 @@ class ChangeHub:
     _again: set[str] = field(default_factory=set)
     _moved: dict[str, asyncio.Event] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
+    # Marks order registrations and snapshot reads: a read may be shared only by clients
+    # registered before it started, or a change committed in between could be missed.
+    _mark: int = 0
+    _snapshots: dict[str, tuple[int, asyncio.Task[Any]]] = field(default_factory=dict)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever(), name="change-hub")
@@ -88,7 +103,10 @@ class ChangeHub:
             start = await self.position(team_id)
             self._fetched.setdefault(team_id, start)
             self._subscribers.setdefault(team_id, set())
-        subscriber = Subscriber(team_id, asyncio.Queue(maxsize=self.queue_limit))
+        self._mark += 1
+        subscriber = Subscriber(
+            team_id, asyncio.Queue(maxsize=self.queue_limit), registered=self._mark
+        )
         self._subscribers[team_id].add(subscriber)
         self._kick(team_id)  # anything committed between the read above and now
         return subscriber
@@ -101,6 +119,23 @@ class ChangeHub:
         if not subs:
             del self._subscribers[subscriber.team_id]
             self._fetched.pop(subscriber.team_id, None)
+
+    async def shared_snapshot(self, subscriber: Subscriber, read: Callable[[], Awaitable[T]]) -> T:
+        """`read()`, or the result of a read of the same team that started after `subscriber`
+        registered: a thousand clients connecting at once share a handful of reads."""
+        team_id = subscriber.team_id
+        current = self._snapshots.get(team_id)
+        if current is None or current[0] < subscriber.registered:
+            self._mark += 1
+            current = (self._mark, asyncio.ensure_future(read()))
+            self._snapshots[team_id] = current
+            current[1].add_done_callback(lambda _: self._forget_snapshot(team_id, current))
+        result: T = await asyncio.shield(current[1])
+        return result
+
+    def _forget_snapshot(self, team_id: str, entry: tuple[int, asyncio.Task[Any]]) -> None:
+        if self._snapshots.get(team_id) is entry:
+            del self._snapshots[team_id]
 
     async def position(self, team_id: str) -> int:
         async with self.engine.connect() as conn:

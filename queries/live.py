@@ -17,7 +17,13 @@ from starlette.routing import Route
 
 from infra.auth import caller, resources_of
 from queries.hub import ChangeHub, Subscriber
-from queries.reads import calls_of, ensure_member, path_uuid, presence_of, team_position
+from queries.reads import (
+    calls_of,
+    ensure_member_cached,
+    path_uuid,
+    presence_of,
+    team_position,
+)
 from schemas.sse import KEEPALIVE, encode_event
 
 
@@ -30,8 +36,7 @@ async def live(request: Request) -> Response:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
     resources = resources_of(request)
-    async with resources.require_engine().connect() as conn:
-        await ensure_member(conn, team_id, user_id)
+    await ensure_member_cached(resources.require_engine(), team_id, user_id)
     hub: ChangeHub = resources.extras["hub"]
     subscriber = await hub.subscribe(team_id)
     resume = _last_event_id(request)
@@ -51,7 +56,7 @@ async def _stream(
     request: Request, hub: ChangeHub, subscriber: Subscriber, resume: int | None
 ) -> AsyncIterator[bytes]:
     try:
-        sent, opening = await _opening(request, hub, subscriber.team_id, resume)
+        sent, opening = await _opening(request, hub, subscriber, resume)
         for chunk in opening:
             yield chunk
         keepalive = keepalive_seconds()
@@ -64,25 +69,26 @@ async def _stream(
             if change is None:  # this client fell too far behind: it resumes from `sent`
                 return
             if change.seq > sent:
-                yield encode_event(change.kind, change.seq, change.data)
+                yield change.frame
                 sent = change.seq
     finally:
         hub.unsubscribe(subscriber)
 
 
 async def _opening(
-    request: Request, hub: ChangeHub, team_id: str, resume: int | None
+    request: Request, hub: ChangeHub, subscriber: Subscriber, resume: int | None
 ) -> tuple[int, list[bytes]]:
     """Resumed changes after Last-Event-ID, or a snapshot when there is nothing to resume.
 
     Every change is kept (rm_changes), so any position this team has reached can resume; a
     position beyond it (another stack's, or a rebuilt one) gets a fresh snapshot.
     """
+    team_id = subscriber.team_id
     if resume is not None and resume <= await hub.position(team_id):
         changes = await hub.changes_after(team_id, resume)
-        chunks = [encode_event(c.kind, c.seq, c.data) for c in changes]
+        chunks = [c.frame for c in changes]
         return (changes[-1].seq if changes else resume), chunks
-    return await _snapshot(request, team_id)
+    return await hub.shared_snapshot(subscriber, lambda: _snapshot(request, team_id))
 
 
 async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:

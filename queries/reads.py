@@ -6,12 +6,13 @@ import uuid
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from infra.auth import caller, resources_of
+from infra.cache import GrowOnlyCache
 from infra.http import Problem
 from queries.positions import wait_for_position
 from queries.tables import memberships, rm_calls, rm_members, rm_positions, teams
@@ -48,6 +49,19 @@ async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> No
         raise Problem(403, "not_a_member", "you are not a member of this team")
 
 
+# A membership never ends (the contract has no way to leave a team), so it is safe to remember.
+MEMBERS: GrowOnlyCache[tuple[str, str], bool] = GrowOnlyCache(ttl=60.0)
+
+
+async def ensure_member_cached(engine: AsyncEngine, team_id: str, user_id: str) -> None:
+    """`ensure_member`, asking the database only the first time a member is seen."""
+    if MEMBERS.get((team_id, user_id)):
+        return
+    async with engine.connect() as conn:
+        await ensure_member(conn, team_id, user_id)
+    MEMBERS.put((team_id, user_id), True)
+
+
 async def team_position(conn: AsyncConnection, team_id: str) -> int:
     seq = (
         await conn.execute(sa.select(rm_positions.c.seq).where(rm_positions.c.team_id == team_id))
@@ -75,8 +89,7 @@ async def calls_of(conn: AsyncConnection, team_id: str, state: str | None) -> li
 async def _authorised_team(request: Request) -> str:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
-    async with resources_of(request).require_engine().connect() as conn:
-        await ensure_member(conn, team_id, user_id)
+    await ensure_member_cached(resources_of(request).require_engine(), team_id, user_id)
     await wait_for_position(request, team_id)
     return team_id
 
