@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import httpx
+import pytest
 
 from schemas.sse import ServerEvent
 from tests.live_reader import LiveReader
@@ -46,6 +47,22 @@ def test_a_presence_change_reaches_another_members_stream(stack: ChorusStack) ->
     assert change.data["status"] == "busy"
     assert [d["device_id"] for d in change.data["devices"]] == ["laptop"]
     assert int(change.id or 0) > int(reader.events[0].id or 0)
+
+
+def test_a_quiet_stream_sends_comments_to_keep_proxies_open(
+    stack: ChorusStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHORUS_SSE_KEEPALIVE", "0.3")
+    _, queries, _, bob, team_id = _stack(stack)
+    reader = LiveReader(queries, str(bob.token), team_id).start()
+    try:
+        deadline = time.monotonic() + 10
+        while reader.parser.comments < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        reader.stop()
+    assert reader.parser.comments >= 2
+    assert [e.event for e in reader.events] == ["snapshot"]
 
 
 def test_reads_after_a_command_always_see_it(stack: ChorusStack) -> None:
