@@ -48,13 +48,39 @@ class TeamStates:
         self._topic = events_topic
         self._engine = engine
         self._partitions: dict[int, dict[str, TeamState]] = {}
+        self._loading: dict[int, asyncio.Future[dict[str, TeamState]]] = {}
+        self._preloads: set[asyncio.Future[dict[str, TeamState]]] = set()
 
     async def team(self, partition: int, team_id: str) -> TeamState:
+        return (await self.partition(partition)).get(team_id, TeamState())
+
+    async def partition(self, partition: int) -> dict[str, TeamState]:
+        """The teams of a partition, rebuilt from the log once (concurrent callers share it)."""
         teams = self._partitions.get(partition)
-        if teams is None:
-            teams = await asyncio.to_thread(self._load, partition)
+        if teams is not None:
+            return teams
+        loading = self._loading.get(partition)
+        if loading is None:
+            loading = asyncio.ensure_future(asyncio.to_thread(self._load, partition))
+            self._loading[partition] = loading
+        teams = await asyncio.shield(loading)
+        if self._loading.get(partition) is loading:  # not revoked while loading
+            del self._loading[partition]
             self._partitions[partition] = teams
-        return teams.get(team_id, TeamState())
+        return self._partitions.get(partition, teams)
+
+    def preload(self, partitions: set[int]) -> None:
+        """Start rebuilding newly assigned partitions, so timers see their teams at once."""
+        for partition in partitions:
+            task = asyncio.ensure_future(self.partition(partition))
+            self._preloads.add(task)
+            task.add_done_callback(self._preloaded)
+
+    def _preloaded(self, task: asyncio.Future[dict[str, TeamState]]) -> None:
+        self._preloads.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The agent's first command of that partition will load it again.
+            log.warning("could not preload a partition: %s", task.exception())
 
     def put(self, partition: int, team_id: str, state: TeamState) -> None:
         self._partitions.setdefault(partition, {})[team_id] = state
@@ -63,6 +89,7 @@ class TeamStates:
         """Drop partitions another worker may now own; they are reloaded if they come back."""
         for partition in partitions:
             self._partitions.pop(partition, None)
+            self._loading.pop(partition, None)
 
     def loaded(self) -> dict[int, dict[str, TeamState]]:
         return self._partitions
@@ -151,7 +178,12 @@ def install_decider(
         revoked = args[0] if args else ()
         states.forget({tp.partition for tp in revoked if tp.topic == commands_topic})
 
+    def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = args[0] if args else ()
+        states.preload({tp.partition for tp in assigned if tp.topic == commands_topic})
+
     app.on_partitions_revoked.connect(on_revoked)
+    app.on_partitions_assigned.connect(on_assigned)
 
     @app.timer(interval=max(1.0, presence_ttl / 3))  # type: ignore[untyped-decorator]
     async def expire_presence() -> None:
