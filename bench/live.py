@@ -17,7 +17,7 @@ import httpx
 
 from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
 
-WARMUP = 5
+WARMUP = 30  # the first changes after start-up pay for partition loads and connections
 
 
 class Listener:
