@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from deploy.rebuild_cli import add_parser as add_rebuild
 from infra.errors import InfraError
 from infra.settings import Settings, SettingsError
 
@@ -118,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_listen_args(worker, "health and metrics port, default 8003")
     worker.set_defaults(handler=_worker, port=8003)
+    add_rebuild(sub)
     return parser
 
 

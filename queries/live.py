@@ -24,6 +24,7 @@ from queries.reads import (
     presence_of,
     team_position,
 )
+from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event
 
 
@@ -49,7 +50,7 @@ async def live(request: Request) -> Response:
 
 def _last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id", "").strip()
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
 async def _stream(
@@ -80,11 +81,12 @@ async def _opening(
 ) -> tuple[int, list[bytes]]:
     """Resumed changes after Last-Event-ID, or a snapshot when there is nothing to resume.
 
-    Every change is kept (rm_changes), so any position this team has reached can resume; a
-    position beyond it (another stack's, or a rebuilt one) gets a fresh snapshot.
+    The read model keeps a team's recent changes (rm_changes); a position older than what is
+    kept, or beyond the team's position (another stack's), gets a fresh snapshot.
     """
     team_id = subscriber.team_id
-    if resume is not None and resume <= await hub.position(team_id):
+    current = await hub.position(team_id)
+    if resume is not None and changes_horizon(current) <= resume <= current:
         changes = await hub.changes_after(team_id, resume)
         chunks = [c.frame for c in changes]
         return (changes[-1].seq if changes else resume), chunks

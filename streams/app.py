@@ -14,6 +14,7 @@ from infra.http import run_checks
 from infra.kafka import kafka_reachable
 from infra.settings import Settings
 from streams.decider import install_decider
+from streams.projector import install_projector
 
 DEFAULT_WORKER_PORT = 8003
 
@@ -81,6 +82,14 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         engine=engine,
         registry=registry,
     )
+    if engine is not None:
+        install_projector(
+            app,
+            events_topic=settings.topics.events,
+            partitions=settings.partitions,
+            engine=engine,
+            registry=registry,
+        )
     return app
 
 

@@ -1,0 +1,165 @@
+"""The projector agent: the events topic into the PostgreSQL read models, exactly once in effect.
+
+Per event record, in the order of its partition:
+1. project it onto the team's view, kept in memory (loaded from PostgreSQL on first use);
+2. if the position moved, write the rows it changed, its change and the new position in one
+   transaction, guarded by the stored position (`projection_store.save`);
+3. let Faust commit the offset, which it does only after the agent took the next record, so
+   always after the write committed.
+A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
+that finds another position (another worker wrote during a rebalance) or other tables (`chorus
+rebuild` swapped them) reloads the view from the tables and projects again. A database that is
+down is waited for: skipping an event would lose it from the read models for good.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import faust
+import orjson
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from streams.projection import Change, TeamView, project, record_key, without_settled_calls
+from streams.projection_store import load_view, save, storable, table_generation
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+RETRY_MAX_SECONDS = 5.0
+
+
+class Projector:
+    """Views of the teams of the events partitions this worker owns, and how they are written."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._views: dict[int, dict[str, TeamView]] = {}
+        self._generation: int | None = None  # of the tables the cached views were loaded from
+
+    async def apply(self, partition: int, raw: bytes) -> str:
+        """Project one record of `partition` into the tables; returns what became of it."""
+        record = _decode(raw)
+        key = None if record is None else record_key(record)
+        if record is None or key is None or not storable(key[0]):
+            log.error("read models: skipping an unusable record at partition %d", partition)
+            return "malformed"
+        team_id, seq = key
+        view = self._views.get(partition, {}).get(team_id)
+        if view is None:
+            view = await self._reload(partition, team_id)
+        while seq > view.seq:
+            after, changes = project(view, record)
+            written = await self._write(view, after, changes)
+            if written is None:
+                return "failed"
+            if written:
+                self._views.setdefault(partition, {})[team_id] = without_settled_calls(after)
+                return "applied"
+            view = await self._reload(partition, team_id)  # stored elsewhere, or stale
+        return "skipped"
+
+    def forget(self, partitions: set[int]) -> None:
+        """Drop views of partitions another worker may now own (reloaded if they come back)."""
+        for partition in partitions:
+            self._views.pop(partition, None)
+
+    async def _reload(self, partition: int, team_id: str) -> TeamView:
+        generation, view = await _patiently(lambda: asyncio.to_thread(self._load, team_id))
+        if generation != self._generation:
+            # New tables (a rebuild): every view in memory may differ from them.
+            self._views.clear()
+            self._generation = generation
+        self._views.setdefault(partition, {})[team_id] = view
+        return view
+
+    def _load(self, team_id: str) -> tuple[int, TeamView]:
+        with self._engine.begin() as conn:
+            # The generation first: a swap in between then only costs one more reload.
+            generation = table_generation(conn)
+            return generation, load_view(conn, team_id, settled_calls=False)
+
+    async def _write(self, before: TeamView, after: TeamView, changes: list[Change]) -> bool | None:
+        """True if written, False if the guard refused it, None if the database refused it."""
+        try:
+            return await _patiently(lambda: asyncio.to_thread(self._save, before, after, changes))
+        except DBAPIError as exc:  # data the tables cannot hold: nothing to retry
+            log.error("read models: %s seq %d not stored: %s", after.team_id, after.seq, exc)
+            return None
+
+    def _save(self, before: TeamView, after: TeamView, changes: list[Change]) -> bool:
+        with self._engine.begin() as conn:
+            return save(conn, before, after, changes, generation=self._generation)
+
+
+async def _patiently(attempt: Callable[[], Awaitable[T]]) -> T:
+    """The result of `attempt`, retried with back-off while the database is unreachable."""
+    delay = 0.1
+    while True:
+        try:
+            return await attempt()
+        except DBAPIError as exc:
+            if not _unreachable(exc):
+                raise
+            log.warning("read models: database unavailable, retrying in %.1fs: %s", delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+
+def _unreachable(exc: DBAPIError) -> bool:
+    """True for a lost or refused connection (worth waiting for), not for refused data."""
+    return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
+
+
+def _decode(raw: bytes) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def install_projector(
+    app: faust.App,
+    *,
+    events_topic: str,
+    partitions: int,
+    engine: Engine,
+    registry: CollectorRegistry | None = None,
+) -> Projector:
+    """Add the projector agent (events topic -> read-model tables) to a Faust app."""
+    projector = Projector(engine)
+    registry = registry if registry is not None else CollectorRegistry()
+    projected = Counter(
+        "chorus_events_projected", "Event records projected", ["outcome"], registry=registry
+    )
+    projecting = Histogram(
+        "chorus_project_seconds",
+        "From an event's arrival at the projector to its read models committed",
+        registry=registry,
+        buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    )
+    topic = app.topic(
+        events_topic, key_serializer="raw", value_serializer="raw", partitions=partitions
+    )
+
+    @app.agent(topic, name="project-events")
+    async def project_events(stream: Any) -> AsyncIterator[None]:
+        async for event in stream.events():
+            started = time.perf_counter()
+            outcome = await projector.apply(event.message.partition, event.value)
+            projecting.observe(time.perf_counter() - started)
+            projected.labels(outcome).inc()
+            yield None
+
+    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        revoked = args[0] if args else ()
+        projector.forget({tp.partition for tp in revoked if tp.topic == events_topic})
+
+    app.on_partitions_revoked.connect(on_revoked)
+    return projector
