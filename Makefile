@@ -36,5 +36,12 @@ typecheck:
 unit: setup
 	$(BIN)/pytest -m unit
 
+# Benchmarks print medians and percentiles beside floors measured in the same run.
+bench: setup
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.commands
+	$(BIN)/python -m bench.live
+	$(BIN)/python -m bench.replay
+
 schemas: $(INSTALLED)
 	$(BIN)/python -m schemas.jsonschema --write
