@@ -15,7 +15,9 @@ def test_a_team_seq_is_a_position() -> None:
     assert parse_position("42") == 42
 
 
-@pytest.mark.parametrize("text", ["", "c", "c1", "c1.", "x1.2", "-1", "1.5", "c1.2.3", "\uff11\uff12"])
+@pytest.mark.parametrize(
+    "text", ["", "c", "c1", "c1.", "x1.2", "-1", "1.5", "c1.2.3", "\uff11\uff12"]
+)
 def test_anything_else_is_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_position(text)
