@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from deploy.rebuild_cli import add_parser as add_rebuild
+from deploy.replay_cli import add_parser as add_replay
 from infra.errors import InfraError
 from infra.settings import Settings, SettingsError
 
@@ -119,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_listen_args(worker, "health and metrics port, default 8003")
     worker.set_defaults(handler=_worker, port=8003)
+    add_replay(sub)
     add_rebuild(sub)
     return parser
 

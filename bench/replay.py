@@ -1,0 +1,268 @@
+"""Replay benchmark: events per second of `chorus replay export` (JSONL to a file) and of
+`chorus replay state`, beside a bare confluent-kafka consumer reading the same topic in the
+same run (the floor: librdkafka fetching and handing each record's bytes to Python).
+
+The floor uses the reader's own fetch settings (`TUNED`), so that the ratio is what the
+replay's work costs; a bare consumer with librdkafka's defaults is shown beside it. The log is a
+million realistic records: scripted days of many teams (presence, calls started, joined, muted,
+spoken in, left and ended, rooms allocated, some commands rejected), decided and sealed by the
+pure deciders, serialised once and produced in bulk (no worker). Rounds alternate the readers;
+each rate is compared with the floor's in the same round and the median of those ratios
+reported, so that a noisy machine slows both sides alike.
+
+    .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import random
+import statistics
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import timedelta
+
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+from rich.table import Table
+
+from bench.harness import BenchStack, bench_stack, console
+from deploy.cli import main as chorus
+from infra.kafka import producer_config
+from schemas.clock import format_time, parse_time
+from schemas.commands import (
+    AllocateRoom,
+    Command,
+    CommandPayload,
+    EndCall,
+    JoinCall,
+    LeaveCall,
+    ReportSpeaking,
+    SetMuted,
+    SetPresence,
+    StartCall,
+)
+from schemas.fields import PresenceStatus
+from streams.domain import TeamState, decide_and_seal
+
+GOAL = 0.5  # of the floor's rate
+DAY_START = parse_time("2026-11-23T08:00:00.000Z")
+STATUSES: tuple[PresenceStatus, ...] = ("available", "busy", "away", "available", "offline")
+
+Produced = list[tuple[str, bytes, bytes]]  # (occurred_at, key, value)
+
+
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+class TeamDay:
+    """One team's scripted day: six members, presence changes and one call after another."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.team_id = _uuid(self.rng)
+        self.members = [_uuid(self.rng) for _ in range(6)]
+        self.call: str | None = None  # the active call
+        self.inside: list[str] = []  # its participants
+        self.ended: list[str] = []  # calls of the past
+
+    def records(self, events: int) -> Produced:
+        """About `events` sealed records, as (occurred_at, key, value)."""
+        state, out, key = TeamState(), Produced(), self.team_id.encode()
+        seconds = self.rng.uniform(0, 600)
+        while len(out) < events:
+            seconds += self.rng.expovariate(1 / 20)  # about three commands a minute, all day
+            actor, payload = self.next_command()
+            command = Command(
+                command_id=_uuid(self.rng),
+                team_id=self.team_id,
+                actor=actor,
+                received_at=format_time(DAY_START + timedelta(seconds=seconds)),
+                data=payload,
+            )
+            records, state = decide_and_seal(state, command)
+            out += [(r["occurred_at"], key, orjson.dumps(r)) for r in records]
+        return out
+
+    def next_command(self) -> tuple[str, CommandPayload]:
+        """(actor, payload) of the team's next command."""
+        rng, roll, call = self.rng, self.rng.random(), self.call
+        anyone = rng.choice(self.members)
+        if call is None:
+            if roll < 0.6:
+                return anyone, SetPresence(status=rng.choice(STATUSES), device_id="desk")
+            self.call, self.inside = _uuid(rng), [anyone]
+            return anyone, StartCall(call_id=self.call, invitees=(), topic="standup")
+        if roll < 0.03 and self.ended:  # joining a call of long ago: rejected, `call_ended`
+            return anyone, JoinCall(call_id=rng.choice(self.ended))
+        if roll < 0.08:
+            return "media:1", AllocateRoom(call_id=call, node="media-1", offer_url=f"/m/{call}")
+        outside = [m for m in self.members if m not in self.inside]
+        if roll < 0.3 and outside:
+            self.inside.append(rng.choice(outside))
+            return self.inside[-1], JoinCall(call_id=call)
+        speaker = rng.choice(self.inside)
+        if roll < 0.45:
+            return speaker, SetMuted(call_id=call, muted=rng.random() < 0.5)
+        if roll < 0.75:
+            speaking = rng.random() < 0.5
+            return "media:1", ReportSpeaking(call_id=call, user_id=speaker, speaking=speaking)
+        if 0.85 <= roll < 0.95:
+            return anyone, SetPresence(status=rng.choice(STATUSES), device_id="phone")
+        leaving = roll < 0.85  # else the speaker ends the call for everyone
+        if leaving:
+            self.inside.remove(speaker)
+        if not leaving or not self.inside:  # the last one to leave ends it too
+            self.call, self.inside = None, []
+            self.ended.append(call)
+        return speaker, LeaveCall(call_id=call) if leaving else EndCall(call_id=call)
+
+
+def _team_batch(args: tuple[int, int, int]) -> Produced:
+    first, count, events = args
+    return [row for seed in range(first, first + count) for row in TeamDay(seed).records(events)]
+
+
+def generate(teams: int, events_per_team: int, workers: int = 2) -> Produced:
+    """Every team's records, ordered by occurred_at (each team's stay in seq order)."""
+    step = max(1, teams // (workers * 8))
+    jobs = [(first, min(step, teams - first), events_per_team) for first in range(0, teams, step)]
+    with ProcessPoolExecutor(workers) as pool:
+        rows = [row for batch in pool.map(_team_batch, jobs) for row in batch]
+    rows.sort(key=lambda row: row[0])  # stable: a team's equal times keep their seq order
+    return rows
+
+
+def produce(bootstrap: str, topic: str, rows: list[tuple[str, bytes, bytes]]) -> None:
+    """Every record, keyed by team (murmur2, as the worker's partitions are), in bulk."""
+    producer = Producer(
+        producer_config(bootstrap, **{"linger.ms": 20, "batch.size": 1_000_000})
+        | {"queue.buffering.max.messages": 1_000_000}
+    )
+    for _, key, value in rows:
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:  # the local queue is full: let deliveries drain it
+                producer.poll(0.05)
+        producer.poll(0)
+    if producer.flush(120) != 0:
+        raise RuntimeError("the broker did not take every record within 120 s")
+
+
+#: The replay reader's fetch settings: the floor reads as fast as the replay could.
+TUNED = {"fetch.wait.max.ms": 100, "fetch.queue.backoff.ms": 10}
+
+
+def bare_read(bootstrap: str, topic: str, tuning: dict[str, int]) -> int:
+    """The floor: a bare consumer reading every record of the topic once, in batches."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"floor-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            **tuning,
+        }
+    )
+    metadata = consumer.list_topics(topic, timeout=10).topics[topic]
+    ends = {
+        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+        for p in metadata.partitions
+    }
+    total, read = sum(ends.values()), 0
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    while read < total:
+        for message in consumer.consume(num_messages=min(10_000, total - read), timeout=1.0):
+            if message.error() is not None:
+                raise RuntimeError(str(message.error()))
+            message.value()
+            read += 1
+    consumer.close()
+    return read
+
+
+def timed(run: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    run()
+    return time.perf_counter() - started
+
+
+def quietly(argv: list[str]) -> None:
+    """Run a `chorus` command in this process, its stdout thrown away."""
+    with open(os.devnull, "wb") as sink, contextlib.redirect_stdout(io.TextIOWrapper(sink)):
+        code = chorus(argv)
+    if code != 0:
+        raise RuntimeError(f"chorus {' '.join(argv)} exited {code}")
+
+
+def measure(stack: BenchStack, events: int, rounds: int) -> dict[str, list[float]]:
+    """Events per second of each reader, per round."""
+    os.environ.update(stack.env())  # the chorus command line reads its settings from there
+    target = stack.workdir / "export.jsonl"
+    runs: dict[str, Callable[[], object]] = {
+        "floor": lambda: bare_read(stack.kafka, stack.topics.events, TUNED),
+        # For comparison only: librdkafka's defaults stall a queue that fills up for 1 s.
+        "defaults": lambda: bare_read(stack.kafka, stack.topics.events, {}),
+        "export": lambda: quietly(["replay", "export", "-o", str(target)]),
+        "state": lambda: quietly(["replay", "state", "--at", "now"]),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for round_ in range(1, rounds + 1):
+        for name, run in runs.items():
+            rates[name].append(events / timed(run))
+            target.unlink(missing_ok=True)
+            console.print(f"round {round_}: {name} {rates[name][-1]:,.0f} events/s")
+    return rates
+
+
+def show(rates: dict[str, list[float]], events: int) -> None:
+    """Medians and best of each reader, and each one's rate over the floor's in the same round."""
+    table = Table(title=f"replay of {events:,} events, {len(rates['floor'])} rounds")
+    for column in ("reader", "median", "best", "ratio to floor (median of rounds)", "goal"):
+        table.add_column(column, justify="left" if column == "reader" else "right")
+    floor = rates["floor"]
+    table.add_row("bare confluent-kafka consumer (floor)", *_rates(floor), "1.00", "")
+    for name, label in (
+        ("defaults", "bare consumer, librdkafka defaults"),
+        ("export", "replay export -> JSONL file"),
+        ("state", "replay state"),
+    ):
+        ratio = statistics.median(
+            rate / base for rate, base in zip(rates[name], floor, strict=True)
+        )
+        verdict = "" if name == "defaults" else "met" if ratio >= GOAL else "missed"
+        goal = f">= {GOAL} {verdict}" if verdict else ""
+        table.add_row(label, *_rates(rates[name]), f"{ratio:.2f}", goal)
+    console.print(table)
+
+
+def _rates(samples: list[float]) -> tuple[str, str]:
+    return f"{statistics.median(samples):,.0f}/s", f"{max(samples):,.0f}/s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--teams", type=int, default=2000)
+    parser.add_argument("--events-per-team", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with bench_stack() as stack:
+        console.print(f"deciding {args.teams} teams' days ...")
+        rows = generate(args.teams, args.events_per_team)
+        events = len(rows)
+        console.print(f"producing {events:,} records ({sum(len(r[2]) for r in rows) >> 20} MiB)")
+        produce(stack.kafka, stack.topics.events, rows)
+        del rows
+        rates = measure(stack, events, args.rounds)
+    show(rates, events)
+
+
+if __name__ == "__main__":
+    main()

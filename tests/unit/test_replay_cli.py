@@ -1,0 +1,82 @@
+"""The replay command line's own parts: where an export is written, how failures exit."""
+
+from __future__ import annotations
+
+import argparse
+import stat
+from pathlib import Path
+
+import pytest
+
+from deploy.cli import build_parser
+from deploy.replay_cli import _destination
+from infra.settings import Settings
+from streams.replay.bounds import ReplayError
+
+
+def test_a_file_appears_only_once_complete(tmp_path: Path) -> None:
+    target = tmp_path / "day.jsonl"
+    with _destination(str(target)) as path:
+        assert path is not None and path != target and path.parent == tmp_path
+        path.write_bytes(b"{}\n")
+        assert not target.exists()
+    assert target.read_bytes() == b"{}\n" and list(tmp_path.iterdir()) == [target]
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
+    target = tmp_path / "day.jsonl"
+    with pytest.raises(ReplayError), _destination(str(target)) as path:
+        assert path is not None
+        path.write_bytes(b"{}\n")
+        raise ReplayError("the broker went away")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_device_is_written_in_place_never_replaced() -> None:
+    with _destination("/dev/null") as path:
+        assert path == Path("/dev/null")
+        path.write_bytes(b"{}\n")
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ReplayError, match="is a directory"), _destination(str(tmp_path)):
+        pass
+
+
+def test_stdout_is_the_default() -> None:
+    with _destination("-") as path:
+        assert path is None
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["replay", *argv])
+
+
+def test_the_actions_and_their_options() -> None:
+    export = parse("export", "--from", "2026-11-23T19:00:00Z", "--team", "t", "--format", "csv")
+    assert (export.since, export.until, export.team, export.format, export.output) == (
+        "2026-11-23T19:00:00Z",
+        None,
+        "t",
+        "csv",
+        "-",
+    )
+    assert parse("state", "--at", "now").at == "now"
+    verify = parse("verify", "--file", "x.jsonl", "--partial")
+    assert (verify.file, verify.partial, verify.team) == ("x.jsonl", True, None)
+
+
+def test_a_bad_time_exits_2_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse("state", "--at", "soon")
+    assert args.handler(args, Settings(kafka_bootstrap="127.0.0.1:9")) == 2
+    assert capsys.readouterr().err == (
+        "chorus: --at 'soon' is not an RFC 3339 date-time (like 2026-11-23T19:30:00.123Z) "
+        "or `now`\n"
+    )
+
+
+def test_parquet_needs_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse("export", "--format", "parquet")
+    assert args.handler(args, Settings(kafka_bootstrap="127.0.0.1:9")) == 2
+    assert "give -o FILE" in capsys.readouterr().err
