@@ -22,7 +22,7 @@ from rich.table import Table
 
 from deploy.broker import KafkaBroker, free_port
 from deploy.database import LocalPostgres
-from deploy.processes import Child, chorus_argv, wait_healthy
+from deploy.processes import Child, start_service
 from infra.db import migrate
 from infra.kafka import ensure_topics, producer_config
 from infra.settings import Topics
@@ -106,19 +106,9 @@ class BenchStack:
         }
 
     def start(self, service: str) -> str:
-        port = free_port()
-        child = Child(
-            name=service,
-            argv=chorus_argv(service, "--host", "127.0.0.1", "--port", str(port)),
-            env=self.env(),
-            log_path=self.workdir / f"{service}-{port}.log",
-            health_url=f"http://127.0.0.1:{port}/healthz",
-        )
-        child.start()
+        child, url = start_service(service, self.env(), self.workdir, free_port())
         self.children.append(child)
-        if wait_healthy([child], 120):
-            raise RuntimeError(f"{service} did not start:\n{child.log_tail()}")
-        return f"http://127.0.0.1:{port}"
+        return url
 
 
 @contextmanager

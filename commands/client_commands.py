@@ -19,11 +19,11 @@ from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher, KafkaUnavailable
 from commands.tables import call_directory, memberships
-from commands.teams import path_uuid, role_in_team
 from infra.auth import caller, resources_of
 from infra.bodies import decode_body, read_limited
 from infra.cache import GrowOnlyCache
-from infra.http import Problem
+from infra.http import Problem, path_uuid
+from infra.memberships import role_in_team
 from schemas import bodies
 from schemas.clock import format_time
 from schemas.commands import (

@@ -8,7 +8,6 @@ from typing import Annotated
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,7 +16,8 @@ from commands.accounts import Email
 from commands.tables import memberships, teams, users
 from infra.auth import caller, resources_of
 from infra.bodies import decode_body
-from infra.http import Problem
+from infra.http import Problem, path_uuid
+from infra.memberships import role_in_team
 
 
 class NewTeam(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,39 +26,6 @@ class NewTeam(msgspec.Struct, forbid_unknown_fields=True):
 
 class NewMember(msgspec.Struct, forbid_unknown_fields=True):
     email: Email
-
-
-def path_uuid(request: Request, name: str) -> str:
-    """A path parameter that must be a UUID; anything else names no resource (404)."""
-    raw = str(request.path_params[name])
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError as exc:
-        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from exc
-
-
-async def role_in_team(conn: AsyncConnection, team_id: str, user_id: str) -> str:
-    """The caller's role in the team: 404 if the team does not exist, 403 if not a member."""
-    row = (
-        await conn.execute(
-            sa.select(teams.c.team_id, memberships.c.role)
-            .select_from(
-                teams.outerjoin(
-                    memberships,
-                    sa.and_(
-                        memberships.c.team_id == teams.c.team_id,
-                        memberships.c.user_id == user_id,
-                    ),
-                )
-            )
-            .where(teams.c.team_id == team_id)
-        )
-    ).first()
-    if row is None:
-        raise Problem(404, "unknown_team", "no such team")
-    if row.role is None:
-        raise Problem(403, "not_a_member", "you are not a member of this team")
-    return str(row.role)
 
 
 async def create_team(request: Request) -> Response:

@@ -105,3 +105,25 @@ def wait_healthy(children: list[Child], timeout: float, on_ready: object = None)
 def chorus_argv(subcommand: str, *args: str) -> list[str]:
     """The command line that runs one `chorus` subcommand with this interpreter."""
     return [sys.executable, "-m", "deploy.cli", subcommand, *args]
+
+
+def start_service(
+    service: str, env: Mapping[str, str], log_dir: Path, port: int, timeout: float = 120.0
+) -> tuple[Child, str]:
+    """Start one `chorus` service on loopback; returns it and its URL once /healthz answers.
+
+    Raises RuntimeError with the end of its log if it dies or does not answer in time (the child
+    is then stopped).
+    """
+    child = Child(
+        name=service,
+        argv=chorus_argv(service, "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        log_path=log_dir / f"{service}-{port}.log",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+    child.start()
+    if wait_healthy([child], timeout):
+        child.stop()
+        raise RuntimeError(f"{service} did not start:\n{child.log_tail(60)}")
+    return child, f"http://127.0.0.1:{port}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -57,6 +58,14 @@ class Problem(Exception):
         self.code = code
         self.message = message
         self.headers = dict(headers or {})
+
+
+def path_uuid(request: Request, name: str) -> str:
+    """A path parameter that must be a UUID; anything else names no resource (404)."""
+    try:
+        return str(uuid.UUID(str(request.path_params[name])))
+    except ValueError as exc:
+        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from exc
 
 
 def error_response(

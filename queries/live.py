@@ -16,11 +16,11 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from infra.auth import caller, resources_of
+from infra.http import path_uuid
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import (
     calls_of,
     ensure_member_cached,
-    path_uuid,
     presence_of,
     team_position,
 )

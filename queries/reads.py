@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,40 +12,15 @@ from starlette.routing import Route
 
 from infra.auth import caller, resources_of
 from infra.cache import GrowOnlyCache
-from infra.http import Problem
+from infra.http import Problem, path_uuid
+from infra.memberships import role_in_team
 from queries.positions import wait_for_position
-from queries.tables import memberships, rm_calls, rm_members, rm_positions, teams
-
-
-def path_uuid(request: Request, name: str) -> str:
-    """A path parameter that must be a UUID; anything else names nothing (404)."""
-    try:
-        return str(uuid.UUID(str(request.path_params[name])))
-    except ValueError as exc:
-        raise Problem(404, "not_found", f"no such {name.removesuffix('_id')}") from exc
+from queries.tables import rm_calls, rm_members, rm_positions
 
 
 async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> None:
     """404 for a team that does not exist, 403 for one the caller is not a member of."""
-    row = (
-        await conn.execute(
-            sa.select(teams.c.team_id, memberships.c.user_id)
-            .select_from(
-                teams.outerjoin(
-                    memberships,
-                    sa.and_(
-                        memberships.c.team_id == teams.c.team_id,
-                        memberships.c.user_id == user_id,
-                    ),
-                )
-            )
-            .where(teams.c.team_id == team_id)
-        )
-    ).first()
-    if row is None:
-        raise Problem(404, "unknown_team", "no such team")
-    if row.user_id is None:
-        raise Problem(403, "not_a_member", "you are not a member of this team")
+    await role_in_team(conn, team_id, user_id)
 
 
 # A membership never ends (the contract has no way to leave a team), so it is safe to remember.

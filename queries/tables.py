@@ -8,15 +8,6 @@ from sqlalchemy.dialects import postgresql
 metadata = sa.MetaData()
 UUID = postgresql.UUID(as_uuid=False)
 
-teams = sa.Table("teams", metadata, sa.Column("team_id", UUID, primary_key=True))
-
-memberships = sa.Table(
-    "memberships",
-    metadata,
-    sa.Column("team_id", UUID, primary_key=True),
-    sa.Column("user_id", UUID, primary_key=True),
-)
-
 rm_positions = sa.Table(
     "rm_positions",
     metadata,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,14 +14,9 @@ from typing import Any
 
 import httpx
 
-from deploy.processes import Child, chorus_argv, wait_healthy
+from deploy.broker import free_port
+from deploy.processes import Child, start_service
 from infra.settings import Topics
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -61,20 +55,9 @@ class ChorusStack:
 
     def start(self, service: str, timeout: float = 120.0) -> str:
         """Start one more process of `service`; returns its base URL once /healthz answers."""
-        port = free_port()
-        child = Child(
-            name=service,
-            argv=chorus_argv(service, "--host", "127.0.0.1", "--port", str(port)),
-            env=self.env(),
-            log_path=self.log_dir / f"{service}-{port}.log",
-            health_url=f"http://127.0.0.1:{port}/healthz",
-        )
-        child.start()
+        child, url = start_service(service, self.env(), self.log_dir, free_port(), timeout)
         self.children.append(child)
-        failed = wait_healthy([child], timeout)
-        if failed:
-            raise AssertionError(f"{service} did not start:\n{child.log_tail(60)}")
-        return f"http://127.0.0.1:{port}"
+        return url
 
     def wait_worker_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
