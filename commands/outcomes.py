@@ -13,10 +13,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.tables import command_outcomes
+from infra.db import OUTCOMES_CHANNEL
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "command_outcomes"
+CHANNEL = OUTCOMES_CHANNEL
 
 
 def outcome_body(row: Any) -> dict[str, Any]:

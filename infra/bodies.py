@@ -8,10 +8,11 @@ import msgspec
 from starlette.requests import Request
 
 from infra.http import Problem
+from schemas import bodies
 
 MAX_BODY_BYTES = 64 * 1024
 
-T = TypeVar("T")
+T = TypeVar("T", bound=msgspec.Struct)
 
 
 async def decode_body(request: Request, type_: type[T]) -> T:
@@ -21,10 +22,10 @@ async def decode_body(request: Request, type_: type[T]) -> T:
         raise Problem(415, "unsupported_media_type", "send the body as application/json")
     body = await read_limited(request)
     try:
-        return msgspec.json.decode(body, type=type_)
-    except msgspec.ValidationError as exc:
+        return bodies.decode_body(type_, body)
+    except bodies.InvalidBody as exc:
         raise Problem(422, "invalid_body", str(exc)) from exc
-    except msgspec.DecodeError as exc:
+    except bodies.MalformedBody as exc:
         raise Problem(400, "malformed_json", f"the body is not valid JSON: {exc}") from exc
 
 

@@ -10,6 +10,9 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# NOTIFY channels between the worker (writer) and the services (listeners).
+OUTCOMES_CHANNEL = "command_outcomes"  # payload: a decided command's id
+CHANGES_CHANNEL = "rm_changes"  # payload: "<team_id>:<seq>" of a projected event
 # A database that is down must make callers fail fast (503), not hang.
 CONNECT_TIMEOUT_SECONDS = 3
 

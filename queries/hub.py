@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from infra.db import CHANGES_CHANNEL
 from queries.tables import rm_changes, rm_positions
 from schemas.sse import encode_event
 
@@ -30,7 +31,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-CHANNEL = "rm_changes"
+CHANNEL = CHANGES_CHANNEL
 FETCH_LIMIT = 500
 # Notifications can be missed while the listener reconnects: waiters re-read this often.
 RECHECK_SECONDS = 0.25

@@ -30,7 +30,8 @@ from schemas.commands import Command, ExpirePresence
 from schemas.mapper import MAPPER, MalformedEnvelope
 from schemas.positions import command_position
 from streams.domain import TeamState, apply_record, decide_and_seal
-from streams.event_log import EventWriter, read_partition
+from streams.event_log import EventWriter
+from streams.events_reader import EventsReader
 from streams.outcomes import outcomes_of, record_outcomes
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,9 @@ class TeamStates:
         teams: dict[str, TeamState] = {}
         tail: deque[dict[str, Any]] = deque(maxlen=OUTCOME_RECOVERY_EVENTS)
         count = 0
-        for record in read_partition(self._bootstrap, self._topic, partition):
+        with EventsReader(self._bootstrap, self._topic) as reader:
+            records = [record for _, record in reader.read(partition, 0) if record is not None]
+        for record in records:
             team_id = str(record["team_id"])
             before = teams.get(team_id, TeamState())
             teams[team_id] = apply_record(before, record)

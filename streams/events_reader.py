@@ -1,8 +1,9 @@
-"""Reads ranges of offsets of the events topic, outside any consumer group (for rebuilds).
+"""Reads ranges of offsets of the events topic, outside any consumer group (for the decider's
+state and for rebuilds).
 
-Unlike `streams.event_log.read_partition`, it starts at a given offset and says at which
-offset each record is, so a reader can stop and later go on from where it stopped, and it
-yields None for a value that is not a JSON object instead of failing.
+It starts at a given offset and says at which offset each record is, so a reader can stop and
+later go on from where it stopped, and it yields None for a value that is not a JSON object
+instead of failing.
 """
 
 from __future__ import annotations

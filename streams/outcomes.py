@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
 
-CHANNEL = "command_outcomes"
+from infra.db import OUTCOMES_CHANNEL
+
+CHANNEL = OUTCOMES_CHANNEL
 
 _outcomes = sa.table(
     "command_outcomes",

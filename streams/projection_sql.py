@@ -8,10 +8,11 @@ from functools import cache
 import sqlalchemy as sa
 from sqlalchemy import TextClause
 
+from infra.db import CHANGES_CHANNEL
 from streams.projection import CHANGES_KEPT, CHANGES_TRIM_EVERY
 
 #: The channel the store notifies; the payload is `"<team_id>:<seq>"`.
-CHANNEL = "rm_changes"
+CHANNEL = CHANGES_CHANNEL
 LIVE = ""
 NEXT = "_next"
 #: The read-model tables, in the order writers lock them (positions first).
