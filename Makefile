@@ -15,10 +15,10 @@ test: setup lint typecheck
 	$(BIN)/pytest
 
 setup: system-deps $(INSTALLED)
-	@$(BIN)/python -m deploy.cli fetch
+	@$(BIN)/python -m cli.main fetch
 
 system-deps:
-	@bash deploy/system-deps.sh
+	@bash devstack/system-deps.sh
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -20,12 +20,12 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from deploy.broker import KafkaBroker, free_port
-from deploy.database import LocalPostgres
-from deploy.processes import Child, start_service
-from infra.db import migrate
-from infra.kafka import ensure_topics, producer_config
-from infra.settings import Topics
+from adapters.kafka import ensure_topics, producer_config
+from db.engines import migrate
+from devstack.broker import KafkaBroker, free_port
+from devstack.database import LocalPostgres
+from devstack.processes import Child, start_service
+from schemas.topics import Topics
 
 console = Console(width=150)
 

@@ -31,9 +31,9 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from rich.table import Table
 
+from adapters.kafka import producer_config
 from bench.harness import BenchStack, bench_stack, console
-from deploy.cli import main as chorus
-from infra.kafka import producer_config
+from cli.main import main as chorus
 from schemas.clock import format_time, parse_time
 from schemas.commands import (
     AllocateRoom,

@@ -1,1 +1,1 @@
-"""commands"""
+"""The commands service: accounts, teams and client commands appended to Kafka."""

@@ -17,11 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from auth.tokens import encode_token, new_identity
 from commands.tables import signin_failures, users
-from infra.auth import resources_of
-from infra.bodies import decode_body
-from infra.http import Problem
-from infra.tokens import encode_token, new_identity
+from web.auth import resources_of
+from web.bodies import decode_body
+from web.errors import Problem
 
 Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]

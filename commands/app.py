@@ -13,9 +13,9 @@ from commands.openapi import OPERATIONS
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
-from infra.openapi import openapi_route
-from infra.service import Resources, build_service
-from infra.settings import Settings
+from config.settings import Settings
+from web.openapi import openapi_route
+from web.service import Resources, build_service
 
 
 @asynccontextmanager

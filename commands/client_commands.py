@@ -14,16 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from auth.cache import GrowOnlyCache
+from auth.memberships import role_in_team
 from commands import idempotency
 from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher, KafkaUnavailable
 from commands.tables import call_directory, memberships
-from infra.auth import caller, resources_of
-from infra.bodies import decode_body, read_limited
-from infra.cache import GrowOnlyCache
-from infra.http import Problem, path_uuid
-from infra.memberships import role_in_team
 from schemas import bodies
 from schemas.clock import format_time
 from schemas.commands import (
@@ -38,6 +35,10 @@ from schemas.commands import (
     StartCall,
 )
 from schemas.mapper import MAPPER
+from web.auth import caller, resources_of
+from web.bodies import decode_body, read_limited
+from web.errors import Problem
+from web.paths import path_uuid
 
 MAX_WAIT_SECONDS = 10.0
 CALL_ID_NAMESPACE = uuid.UUID("6f1c2a52-4d0e-4d8e-9a53-5b0c1f7e9d21")

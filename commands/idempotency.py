@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.tables import idempotency_keys
-from infra.http import Problem
+from web.errors import Problem
 
 MAX_KEY_LENGTH = 200
 KEY_LIFETIME = timedelta(hours=24)

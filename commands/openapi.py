@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from commands.accounts import Credentials, NewAccount
 from commands.teams import NewMember, NewTeam
-from infra.openapi import Operation
 from schemas import bodies
+from web.openapi import Operation
 
 TEAM = "/v1/teams/{team_id}"
 CALL = "/v1/calls/{call_id}"

@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commands.tables import command_outcomes
-from infra.db import OUTCOMES_CHANNEL
+from db.engines import OUTCOMES_CHANNEL
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from infra.producer import AsyncProducer, NotAcknowledged
+from adapters.producer import AsyncProducer, NotAcknowledged
 from schemas.positions import command_position
 
 # librdkafka gives up on a record after this long, so a request that waits a little longer

@@ -12,12 +12,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from auth.memberships import role_in_team
 from commands.accounts import Email
 from commands.tables import memberships, teams, users
-from infra.auth import caller, resources_of
-from infra.bodies import decode_body
-from infra.http import Problem, path_uuid
-from infra.memberships import role_in_team
+from web.auth import caller, resources_of
+from web.bodies import decode_body
+from web.errors import Problem
+from web.paths import path_uuid
 
 
 class NewTeam(msgspec.Struct, forbid_unknown_fields=True):

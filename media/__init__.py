@@ -1,1 +1,1 @@
-"""media"""
+"""The media service: WebRTC signalling and audio mixing rooms."""

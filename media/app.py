@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from infra.service import build_service
-from infra.settings import Settings
+from config.settings import Settings
+from web.service import build_service
 
 
 def create_app(settings: Settings) -> Starlette:

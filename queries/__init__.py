@@ -1,1 +1,1 @@
-"""queries"""
+"""The queries service: read models over HTTP and live queries over server-sent events."""

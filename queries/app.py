@@ -8,12 +8,12 @@ from contextlib import asynccontextmanager
 from prometheus_client import Gauge
 from starlette.applications import Starlette
 
-from infra.openapi import openapi_route
-from infra.service import Resources, build_service
-from infra.settings import Settings
+from config.settings import Settings
 from queries import live, reads
 from queries.hub import ChangeHub
 from queries.openapi import OPERATIONS
+from web.openapi import openapi_route
+from web.service import Resources, build_service
 
 
 @asynccontextmanager

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from infra.db import CHANGES_CHANNEL
+from db.engines import CHANGES_CHANNEL
 from queries.tables import rm_changes, rm_positions
 from schemas.sse import encode_event
 

@@ -15,8 +15,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from infra.auth import caller, resources_of
-from infra.http import path_uuid
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import (
     calls_of,
@@ -26,6 +24,8 @@ from queries.reads import (
 )
 from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event
+from web.auth import caller, resources_of
+from web.paths import path_uuid
 
 
 def keepalive_seconds() -> float:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.openapi import Operation
+from web.openapi import Operation
 
 OPERATIONS = [
     Operation("get", "/v1/teams/{team_id}/presence", "Members' presence", 200, query=("after",)),

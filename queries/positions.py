@@ -7,11 +7,11 @@ import asyncio
 import sqlalchemy as sa
 from starlette.requests import Request
 
-from infra.auth import resources_of
-from infra.http import Problem
 from queries.hub import ChangeHub
 from queries.tables import command_outcomes
 from schemas.positions import CommandPosition, parse_position
+from web.auth import resources_of
+from web.errors import Problem
 
 AFTER_TIMEOUT_SECONDS = 10.0
 POLL_SECONDS = 0.005

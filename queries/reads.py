@@ -10,12 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from infra.auth import caller, resources_of
-from infra.cache import GrowOnlyCache
-from infra.http import Problem, path_uuid
-from infra.memberships import role_in_team
+from auth.cache import GrowOnlyCache
+from auth.memberships import role_in_team
 from queries.positions import wait_for_position
 from queries.tables import rm_calls, rm_members, rm_positions
+from web.auth import caller, resources_of
+from web.errors import Problem
+from web.paths import path_uuid
 
 
 async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> None:

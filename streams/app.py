@@ -9,12 +9,12 @@ import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import text
 
-from infra.db import make_engine
-from infra.http import run_checks
-from infra.kafka import kafka_reachable
-from infra.settings import Settings
+from adapters.kafka import kafka_reachable
+from config.settings import Settings
+from db.engines import make_engine
 from streams.decider import install_decider
 from streams.projector import install_projector
+from web.health import run_checks
 
 DEFAULT_WORKER_PORT = 8003
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from infra.producer import AsyncProducer
+from adapters.producer import AsyncProducer
 
 
 class EventWriter:

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
 
-from infra.db import OUTCOMES_CHANNEL
+from db.engines import OUTCOMES_CHANNEL
 
 CHANNEL = OUTCOMES_CHANNEL
 

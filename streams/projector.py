@@ -27,7 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from streams.projection import Change, TeamView, project, record_key, without_settled_calls
-from streams.projection_store import load_view, save, storable, table_generation
+from streams.readmodels.store import load_view, save, storable, table_generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,0 +1,1 @@
+"""The tests: `unit` (pure), `integration` (real Kafka and PostgreSQL), `e2e` (whole stack)."""

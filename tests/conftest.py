@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from deploy.broker import KafkaBroker
-from deploy.database import LocalPostgres, create_database, drop_database
-from infra.kafka import ensure_topics
-from infra.settings import Topics
+from adapters.kafka import ensure_topics
+from devstack.broker import KafkaBroker
+from devstack.database import LocalPostgres, create_database, drop_database
+from schemas.topics import Topics
 
 TESTS = Path(__file__).resolve().parent
 KINDS = ("unit", "integration", "e2e")

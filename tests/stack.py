@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from deploy.broker import free_port
-from deploy.processes import Child, start_service
-from infra.settings import Topics
+from devstack.broker import free_port
+from devstack.processes import Child, start_service
+from schemas.topics import Topics
 
 
 @dataclass

@@ -5,8 +5,8 @@
     presence_json(view), calls_json(view, "active"), snapshot_json(view)
 
 No Kafka, database or HTTP here: `streams.projector` runs this on the live topic into
-PostgreSQL, `streams.rebuild` rebuilds the tables from the log, and the queries service serves
-the same JSON shapes.
+PostgreSQL, `streams.readmodels.rebuild` rebuilds the tables from the log, and the queries
+service serves the same JSON shapes.
 """
 
 from schemas.positions import CHANGES_KEPT, CHANGES_TRIM_EVERY, changes_horizon

@@ -18,9 +18,10 @@ import httpx
 from confluent_kafka import Consumer, Producer
 from sqlalchemy import text
 
-from infra.db import make_engine
-from infra.kafka import producer_config
-from infra.settings import Topics, read_stack_file
+from adapters.kafka import producer_config
+from config.settings import read_stack_file
+from db.engines import make_engine
+from schemas.topics import Topics
 
 READY_TIMEOUT = 240.0
 SERVICES = ("worker", "commands", "queries", "media")
@@ -50,7 +51,7 @@ class Stack:
         self.lines: list[str] = []
         self.ready = threading.Event()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "deploy.cli", "up"],
+            [sys.executable, "-m", "cli.main", "up"],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from infra.db import migrate
-from infra.settings import Topics
+from db.engines import migrate
+from schemas.topics import Topics
 from tests.stack import ChorusStack, running
 
 

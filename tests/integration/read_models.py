@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from infra.db import make_engine
+from db.engines import make_engine
 from streams.projection import TeamView, changes_horizon, fold_views, project, record_key
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client

@@ -10,7 +10,7 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from infra.tokens import Identity, encode_token
+from auth.tokens import Identity, encode_token
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 

@@ -16,10 +16,10 @@ from confluent_kafka.admin import AdminClient
 # Where it is typed: confluent_kafka.admin re-exports it without listing it.
 from confluent_kafka.admin._config import ConfigResource
 
-from deploy.broker import KafkaBroker, free_port, kafka_libs
-from infra.errors import InfraError
-from infra.kafka import COMMANDS_RETENTION_MS, ensure_topics, kafka_reachable, producer_config
-from infra.settings import Topics
+from adapters.errors import InfraError
+from adapters.kafka import COMMANDS_RETENTION_MS, ensure_topics, kafka_reachable, producer_config
+from devstack.broker import KafkaBroker, free_port, kafka_libs
+from schemas.topics import Topics
 
 
 def _produce(bootstrap: str, topic: str, records: dict[bytes, bytes]) -> dict[bytes, Message]:

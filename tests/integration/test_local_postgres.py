@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import ProgrammingError
 
-from deploy.broker import cmdline
-from deploy.database import LocalPostgres, create_database, drop_database
-from infra.errors import InfraError
+from adapters.errors import InfraError
+from devstack.broker import cmdline
+from devstack.database import LocalPostgres, create_database, drop_database
 
 
 def _engine(url: str) -> Engine:
@@ -152,7 +152,7 @@ def test_a_running_server_of_the_same_cluster_is_not_started_twice(tmp_path: Pat
 def test_missing_binaries_say_how_to_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import deploy.database as database_module
+    import devstack.database as database_module
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     monkeypatch.setattr(database_module, "POSTGRES_ROOT", tmp_path / "none")

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import text
 
-from infra.db import current_revision, make_engine, migrate
+from db.engines import current_revision, make_engine, migrate
 
 
 def test_migrate_creates_the_schema_and_a_second_run_keeps_data(fresh_database_url: str) -> None:

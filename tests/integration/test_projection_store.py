@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from infra.db import make_engine
+from db.engines import make_engine
 from schemas.commands import (
     AllocateRoom,
     CommandPayload,
@@ -23,7 +23,7 @@ from schemas.commands import (
 from streams.domain import TeamState, decide_and_seal
 from streams.domain.testing import command
 from streams.projection import Change, TeamView, changes_horizon, project, without_settled_calls
-from streams.projection_store import CHANNEL, load_view, save, table_generation, write_changes
+from streams.readmodels.store import CHANNEL, load_view, save, table_generation, write_changes
 
 TEAM = str(uuid.uuid4())
 ALICE, BOB = str(uuid.uuid4()), str(uuid.uuid4())

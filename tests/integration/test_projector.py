@@ -14,7 +14,7 @@ import httpx
 import psycopg
 
 from schemas.clock import TIME_PATTERN
-from streams.projection_store import CHANNEL
+from streams.readmodels.store import CHANNEL
 from tests.integration.read_models import plan, send, settled, stored, three_teams
 from tests.stack import ChorusStack, Client
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-import streams.rebuild as rebuild_module
-from infra.db import make_engine
-from streams.rebuild_tables import try_rebuild_lock
+import streams.readmodels.rebuild as rebuild_module
+from db.engines import make_engine
+from streams.readmodels.rebuild_tables import try_rebuild_lock
 from tests.integration.read_models import ReadModels, plan, send, settled, stored, three_teams
 from tests.stack import ChorusStack, Client
 
@@ -36,7 +36,7 @@ def start(stack: ChorusStack) -> str:
 
 def rebuild(stack: ChorusStack) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "deploy.cli", "rebuild"],
+        [sys.executable, "-m", "cli.main", "rebuild"],
         env=stack.env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

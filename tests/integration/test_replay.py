@@ -19,10 +19,10 @@ import orjson
 import pytest
 from sqlalchemy import text
 
-from infra.db import make_engine
+from db.engines import make_engine
+from replay.state import all_states, team_state
 from schemas.clock import format_time
 from streams.projection import fold_views
-from streams.replay.state import all_states, team_state
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
@@ -30,7 +30,7 @@ from tests.stack import ChorusStack, Client
 def replay(stack: ChorusStack, *args: str, env: dict[str, str] | None = None) -> Any:
     """`chorus replay ...` as a subprocess: the CompletedProcess (text)."""
     return subprocess.run(
-        [sys.executable, "-m", "deploy.cli", "replay", *args],
+        [sys.executable, "-m", "cli.main", "replay", *args],
         env=env or stack.env(),
         capture_output=True,
         text=True,

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from replay.bounds import CLOCK_SLACK_MS, Bounds, ReplayError, parse_instant
+from replay.reading import murmur2, team_partition
 from schemas.clock import parse_millis
-from streams.replay.bounds import CLOCK_SLACK_MS, Bounds, ReplayError, parse_instant
-from streams.replay.reading import murmur2, team_partition
 
 
 @pytest.mark.parametrize(

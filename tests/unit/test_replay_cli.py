@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from deploy.cli import build_parser
-from deploy.replay_cli import _destination
-from infra.settings import Settings
-from streams.replay.bounds import ReplayError
+from cli.main import build_parser
+from config.settings import Settings
+from replay.bounds import ReplayError
+from replay.cli import _destination
 
 
 def test_a_file_appears_only_once_complete(tmp_path: Path) -> None:

@@ -7,11 +7,11 @@ from typing import Any
 import orjson
 import pytest
 
+from replay.bounds import Bounds
+from replay.export import Exporter
+from replay.merge import PartitionMerge, TeamWindows, Verdict
 from schemas.clock import parse_millis
 from schemas.envelope import GENESIS_HASH, seal
-from streams.replay.bounds import Bounds
-from streams.replay.export import Exporter
-from streams.replay.merge import PartitionMerge, TeamWindows, Verdict
 
 T = "2026-11-23T10:00:{:02d}.000Z"
 

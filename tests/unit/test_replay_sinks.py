@@ -10,8 +10,8 @@ from typing import Any
 import orjson
 import pytest
 
+from replay.sinks import CsvSink, JsonlSink, ParquetSink, csv_row
 from schemas.envelope import ENVELOPE_FIELDS, GENESIS_HASH, seal
-from streams.replay.sinks import CsvSink, JsonlSink, ParquetSink, csv_row
 
 RECORD: dict[str, Any] = seal(
     {

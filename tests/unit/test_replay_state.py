@@ -8,6 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
+from replay.bounds import Bounds
+from replay.export import Exporter
+from replay.state import all_states, fold_at, team_state
+from replay.verify import verify_lines
 from schemas.clock import parse_millis
 from schemas.commands import CommandPayload, JoinCall, LeaveCall, SetPresence, StartCall
 from schemas.envelope import seal
@@ -16,10 +20,6 @@ from schemas.mapper import MAPPER
 from streams.domain import TeamState, decide_and_seal
 from streams.domain.testing import at_time, command
 from streams.projection import fold_views
-from streams.replay.bounds import Bounds
-from streams.replay.export import Exporter
-from streams.replay.state import all_states, fold_at, team_state
-from streams.replay.verify import verify_lines
 
 
 class Log:

@@ -7,13 +7,13 @@ from typing import Any
 import orjson
 import pytest
 
+from replay.bounds import ReplayError
+from replay.diff import ABSENT, EMPTY, Difference, Snapshot, diff_team, snapshot
+from replay.verify import LiveCheck, verify_lines
 from schemas.commands import CommandPayload, JoinCall, SetPresence, StartCall
 from streams.domain import TeamState, decide_and_seal
 from streams.domain.testing import command
 from streams.projection import fold_views
-from streams.replay.bounds import ReplayError
-from streams.replay.diff import ABSENT, EMPTY, Difference, Snapshot, diff_team, snapshot
-from streams.replay.verify import LiveCheck, verify_lines
 
 
 def decided(team: str = "t1") -> list[dict[str, Any]]:

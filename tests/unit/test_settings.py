@@ -7,16 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from infra.settings import (
+from config.settings import (
     DEFAULT_PARTITIONS,
     STACK_FILE,
     Settings,
     SettingsError,
-    Topics,
     default_data_dir,
     read_stack_file,
     write_stack_file,
 )
+from schemas.topics import Topics
 
 
 def test_topic_names_carry_the_prefix() -> None:

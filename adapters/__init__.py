@@ -1,0 +1,1 @@
+"""Adapters to Kafka: client configuration, topic creation, reachability, an asyncio producer."""

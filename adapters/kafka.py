@@ -1,0 +1,127 @@
+"""Kafka adapters: client configuration, topic creation and a reachability probe.
+
+Nothing connects at import time; every function opens and closes its own client.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic  # typed here; .admin re-exports it implicitly
+
+from adapters.errors import InfraError
+from schemas.topics import Topics
+
+COMMANDS_RETENTION_MS = 7 * 24 * 3600 * 1000
+# librdkafka logs every refused connection to stderr; a probe reports failure by its result.
+QUIET = {"log_level": 0}
+
+
+def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
+    """A confluent-kafka producer config for the command path.
+
+    `extra` is merged verbatim and wins, e.g. `**{"message.timeout.ms": 5000}` to fail faster.
+    """
+    config: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        # Idempotence with acks=all: a retried send neither duplicates nor reorders.
+        "enable.idempotence": True,
+        "acks": "all",
+        # A command waits for its events; batching would only add latency here.
+        "linger.ms": 0,
+        # Java clients and aiokafka hash keys with murmur2: same key, same partition everywhere.
+        "partitioner": "murmur2_random",
+        # Fail a send within seconds when the broker is gone instead of the 5 min default.
+        "message.timeout.ms": 30_000,
+        "socket.timeout.ms": 10_000,
+    }
+    config.update(extra)
+    return config
+
+
+def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 30) -> None:
+    """Create the commands and events topics if missing; raise if one has other partitions.
+
+    Returns once every partition of both topics has a leader, so clients can use them at once.
+    """
+    if partitions < 1:
+        raise InfraError(f"a topic needs at least one partition, not {partitions}")
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000, "log.connection.close": False}
+    )
+    deadline = time.monotonic() + timeout
+    wanted = _new_topics(topics, partitions)
+    futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
+    for name, future in futures.items():
+        _creation_result(name, future, bootstrap)
+    for topic in wanted:
+        _wait_for_leaders(admin, topic.topic, partitions, deadline)
+
+
+def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
+    """True when the cluster answers a metadata request within `timeout` seconds; never raises."""
+    try:
+        admin = AdminClient(
+            {
+                "bootstrap.servers": bootstrap,
+                "socket.timeout.ms": max(10, int(timeout * 1000)),
+                "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000)),
+                **QUIET,
+            }
+        )
+        admin.list_topics(timeout=timeout)
+    except Exception:
+        return False
+    return True
+
+
+def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
+    commands = {"retention.ms": str(COMMANDS_RETENTION_MS), "cleanup.policy": "delete"}
+    # Events are the system of record: kept forever, never compacted away.
+    events = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+    return [
+        NewTopic(topics.commands, partitions, 1, config=commands),
+        NewTopic(topics.events, partitions, 1, config=events),
+    ]
+
+
+def _creation_result(name: str, future: Any, bootstrap: str) -> None:
+    # exception() rather than result(): a raised error's traceback would tie the admin client
+    # into a reference cycle and keep its connections open until the next garbage collection.
+    exc = future.exception()
+    if exc is None:
+        return
+    error = exc.args[0] if exc.args else None
+    if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+        return
+    raise InfraError(f"could not create Kafka topic {name} on {bootstrap}: {exc}")
+
+
+def _wait_for_leaders(admin: AdminClient, name: str, partitions: int, deadline: float) -> None:
+    while True:
+        found = _partition_leaders(admin, name, max(0.5, deadline - time.monotonic()))
+        if found is not None and len(found) != partitions:
+            raise InfraError(
+                f"Kafka topic {name} exists with {len(found)} partitions, but {partitions} are "
+                f"configured; set CHORUS_PARTITIONS={len(found)} or use another topic prefix"
+            )
+        if found is not None and all(leader >= 0 for leader in found):
+            return
+        if time.monotonic() >= deadline:
+            raise InfraError(f"Kafka topic {name} has no leader for every partition yet")
+        time.sleep(0.1)
+
+
+def _partition_leaders(admin: AdminClient, name: str, timeout: float) -> list[int] | None:
+    """Each partition's leader id (-1: none yet), or None while the topic is not visible."""
+    try:
+        metadata = admin.list_topics(topic=name, timeout=timeout)
+    except KafkaException:
+        return None
+    topic = metadata.topics.get(name)
+    if topic is None or topic.error is not None:
+        return None
+    return [partition.leader for partition in topic.partitions.values()]

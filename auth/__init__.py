@@ -1,0 +1,1 @@
+"""Who may do what: signed expiring tokens and the team-membership rule every service applies."""

@@ -1,0 +1,148 @@
+"""The `chorus` command line: one entry point, a subcommand per process or tool."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from adapters.errors import InfraError
+from config.settings import Settings, SettingsError
+from replay.cli import add_parser as add_replay
+from streams.readmodels.rebuild_cli import add_parser as add_rebuild
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+
+def _serve(service: str) -> Handler:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        import uvicorn
+
+        if service == "commands":
+            from commands.app import create_app
+        elif service == "queries":
+            from queries.app import create_app
+        else:
+            from media.app import create_app
+        app = create_app(settings)
+        uvicorn.run(
+            app,
+            host=args.host or settings.host,
+            port=args.port or getattr(settings, f"{service}_port"),
+            log_level=args.log_level,
+            # One log line per request costs more CPU than a small request; /metrics counts them.
+            access_log=args.access_log,
+            timeout_graceful_shutdown=5,
+        )
+        return 0
+
+    return run
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from streams.app import run_worker
+
+    run_worker(settings.with_(host=args.host or settings.host), web_port=args.port)
+    return 0
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from devstack.up import run_up
+
+    return run_up(settings)
+
+
+def _init(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.kafka import ensure_topics
+    from db.engines import migrate
+
+    ensure_topics(settings.require_kafka(), settings.topics, settings.partitions)
+    migrate(settings.require_database())
+    print(f"chorus: topics ({settings.partitions} partitions) and database schema are ready")
+    return 0
+
+
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from devstack.broker import kafka_libs
+
+    print(f"chorus: Kafka jars in {kafka_libs()}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chorus",
+        description="Chorus: instant team audio on a Kafka-streamed CQRS backend.",
+        epilog="Settings come from CHORUS_* environment variables; see README.md.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser(
+        "up",
+        help="start Kafka, PostgreSQL and every service on this machine",
+        description="Start (or reuse, with CHORUS_KAFKA / CHORUS_DATABASE_URL) a Kafka broker "
+        "and a PostgreSQL cluster under CHORUS_DATA_DIR, create the topics, apply migrations, "
+        "then run the worker and the commands, queries and media services. Ctrl-C stops all.",
+    )
+    up.set_defaults(handler=_up)
+
+    init = sub.add_parser(
+        "init",
+        help="create the topics and apply database migrations, then exit",
+        description="For deployments against an existing Kafka cluster and PostgreSQL.",
+    )
+    init.set_defaults(handler=_init)
+
+    fetch = sub.add_parser(
+        "fetch",
+        help="fetch the Kafka broker's jars from Maven Central into the user cache (once)",
+        description="Copy Apache Kafka and its dependencies into a per-user cache.",
+    )
+    fetch.set_defaults(handler=_fetch)
+
+    for name, what, default_port in (
+        ("commands", "the commands service (accounts, teams, client commands)", 8000),
+        ("queries", "the queries service (read models, live queries over SSE)", 8001),
+        ("media", "the media service (WebRTC signalling, audio mixing)", 8002),
+    ):
+        service = sub.add_parser(name, help=f"run {what}", description=f"Run {what}.")
+        _add_listen_args(service, f"CHORUS_{name.upper()}_PORT, default {default_port}")
+        service.add_argument("--log-level", default="info", help="uvicorn log level")
+        service.add_argument(
+            "--access-log", action="store_true", help="log every request (off: see /metrics)"
+        )
+        service.set_defaults(handler=_serve(name))
+
+    worker = sub.add_parser(
+        "worker",
+        help="run a Faust stream worker (deciders and projections)",
+        description="Run a Faust worker; start more of them to share the team partitions.",
+    )
+    _add_listen_args(worker, "health and metrics port, default 8003")
+    worker.set_defaults(handler=_worker, port=8003)
+    add_replay(sub)
+    add_rebuild(sub)
+    return parser
+
+
+def _add_listen_args(parser: argparse.ArgumentParser, port_help: str) -> None:
+    parser.add_argument("--host", default=None, help="address to listen on (CHORUS_HOST)")
+    parser.add_argument("--port", type=int, default=None, help=f"port ({port_help})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        handler: Handler = args.handler
+        return handler(args, settings)
+    except (SettingsError, InfraError) as exc:
+        print(f"chorus: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

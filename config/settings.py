@@ -1,0 +1,126 @@
+"""Settings, read once from the environment (and the data directory of a local stack)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from schemas.topics import Topics
+
+DEFAULT_PARTITIONS = 12
+STACK_FILE = "stack.json"
+
+
+def default_data_dir() -> Path:
+    """A per-user data directory (XDG), used when CHORUS_DATA_DIR is not set."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "chorus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Chorus process needs to know about its surroundings."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    commands_port: int = 8000
+    queries_port: int = 8001
+    media_port: int = 8002
+    kafka_bootstrap: str | None = None
+    kafka_port: int | None = None
+    database_url: str | None = None
+    database_port: int | None = None
+    partitions: int = DEFAULT_PARTITIONS
+    topics: Topics = field(default_factory=Topics)
+    secret: str | None = None
+    token_ttl_seconds: int = 12 * 3600
+    presence_ttl_seconds: float = 30.0
+    worker_id: str = "chorus-worker"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        """Build settings from the environment; a local stack's file fills what is unset."""
+        e = dict(os.environ if env is None else env)
+        data_dir = Path(e["CHORUS_DATA_DIR"]) if e.get("CHORUS_DATA_DIR") else default_data_dir()
+        stack = read_stack_file(data_dir)
+        return cls(
+            data_dir=data_dir,
+            host=e.get("CHORUS_HOST", "127.0.0.1"),
+            commands_port=_int(e, "CHORUS_COMMANDS_PORT", 8000),
+            queries_port=_int(e, "CHORUS_QUERIES_PORT", 8001),
+            media_port=_int(e, "CHORUS_MEDIA_PORT", 8002),
+            kafka_bootstrap=e.get("CHORUS_KAFKA") or stack.get("kafka"),
+            kafka_port=_opt_int(e, "CHORUS_KAFKA_PORT"),
+            database_url=e.get("CHORUS_DATABASE_URL") or stack.get("database_url"),
+            database_port=_opt_int(e, "CHORUS_DATABASE_PORT"),
+            partitions=_int(e, "CHORUS_PARTITIONS", DEFAULT_PARTITIONS),
+            topics=Topics(prefix=e.get("CHORUS_TOPIC_PREFIX", "chorus")),
+            secret=e.get("CHORUS_SECRET") or None,
+            token_ttl_seconds=_int(e, "CHORUS_TOKEN_TTL", 12 * 3600),
+            presence_ttl_seconds=float(e.get("CHORUS_PRESENCE_TTL", "30")),
+            worker_id=e.get("CHORUS_WORKER_ID", "chorus-worker"),
+        )
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def require_kafka(self) -> str:
+        if not self.kafka_bootstrap:
+            raise SettingsError(
+                "no Kafka cluster: set CHORUS_KAFKA=host:port or run `chorus up` "
+                f"with CHORUS_DATA_DIR={self.data_dir}"
+            )
+        return self.kafka_bootstrap
+
+    def require_database(self) -> str:
+        if not self.database_url:
+            raise SettingsError(
+                "no database: set CHORUS_DATABASE_URL or run `chorus up` "
+                f"with CHORUS_DATA_DIR={self.data_dir}"
+            )
+        return self.database_url
+
+    def require_secret(self) -> str:
+        if not self.secret:
+            raise SettingsError("no token secret: set CHORUS_SECRET (chorus up makes one)")
+        return self.secret
+
+
+class SettingsError(RuntimeError):
+    """A setting that a process needs is missing or malformed."""
+
+
+def read_stack_file(data_dir: Path) -> dict[str, Any]:
+    """What a running `chorus up` wrote about its broker and database, or {}."""
+    path = data_dir / STACK_FILE
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def write_stack_file(data_dir: Path, content: dict[str, Any]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = data_dir / (STACK_FILE + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2))
+    tmp.replace(data_dir / STACK_FILE)
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    value = _opt_int(env, name)
+    return default if value is None else value
+
+
+def _opt_int(env: dict[str, str], name: str) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from exc

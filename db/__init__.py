@@ -1,0 +1,1 @@
+"""The database: one catalogue of tables, the Alembic migrations that make them, and engines."""

@@ -1,0 +1,1 @@
+"""The local development stack: the broker, database and services `chorus up` starts."""

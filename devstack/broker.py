@@ -1,0 +1,422 @@
+"""A real Apache Kafka broker (KRaft, one node) run from jars fetched once from Maven Central."""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from adapters.errors import InfraError
+
+KAFKA_VERSION = "3.9.2"
+HERE = Path(__file__).resolve().parent
+POM = HERE / "kafka" / "pom.xml"
+LOG4J = HERE / "kafka" / "log4j.properties"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+INSTALL_HINT = "install Java and Maven first, e.g. `apt-get install openjdk-17-jre-headless maven`"
+HOST = "127.0.0.1"
+LOG_TAIL_LINES = 40
+# Past this size the previous log moves to broker.log.1 at the next start.
+MAX_LOG_BYTES = 20 * 1024 * 1024
+# Kafka's default start script, minus the 1 GB heap: short pauses, and die rather than limp on.
+JVM_OPTIONS = (
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache of Chorus (XDG), where the broker's jars are kept."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chorus"
+
+
+def kafka_libs(cache_dir: Path | None = None) -> Path:
+    """The folder of Kafka's jars, fetched with Maven into the per-user cache on first use.
+
+    A lock serialises concurrent callers; the folder appears by an atomic rename, so a fetch
+    that was interrupted half-way never counts as done.
+    """
+    version_dir = (cache_dir or default_cache_dir()) / f"kafka-{KAFKA_VERSION}"
+    libs = version_dir / "libs"
+    if _libs_complete(libs):
+        return libs
+    mvn = require_tool("mvn")
+    version_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(version_dir / ".lock"):
+        if not _libs_complete(libs):
+            _fetch_libs(mvn, libs)
+    return libs
+
+
+def require_tool(name: str) -> str:
+    """The path of a program on PATH, or an InfraError saying how to install it."""
+    found = shutil.which(name)
+    if found is None:
+        raise InfraError(f"`{name}` is not on PATH: {INSTALL_HINT}")
+    return found
+
+
+def _libs_complete(libs: Path) -> bool:
+    return (libs / f"kafka_2.13-{KAFKA_VERSION}.jar").is_file()
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fetch_libs(mvn: str, libs: Path) -> None:
+    # Left-overs of a fetch that was killed; holding the lock, nobody else is writing them.
+    for stale in libs.parent.glob(".libs-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix=".libs-", dir=libs.parent))
+    try:
+        # A copy of the pom: Maven must not write next to an installed (read-only) package.
+        shutil.copy(POM, work / "pom.xml")
+        out = work / "libs"
+        argv = [mvn, "-B", "-q", "-f", str(work / "pom.xml")]
+        argv += [f"{DEPENDENCY_PLUGIN}:copy-dependencies", "-DincludeScope=runtime"]
+        argv += [f"-DoutputDirectory={out}"]
+        done = subprocess.run(argv, cwd=work, capture_output=True, text=True, check=False)
+        if done.returncode != 0 or not _libs_complete(out):
+            tail = tail_text(done.stdout + done.stderr)
+            raise InfraError(f"Maven could not fetch Kafka {KAFKA_VERSION}'s jars:\n{tail}")
+        out.rename(libs)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+class KafkaBroker:
+    """One local Kafka node (broker and controller) whose state lives in `data_dir`.
+
+    The data directory keeps the cluster id, the formatted log dirs and the ports, so
+    `start()` after `stop()` (or in a later process) brings back the same cluster.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int | None = None,
+        controller_port: int | None = None,
+        heap: str = "512m",
+    ) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.heap = heap
+        self._wanted_port = port
+        self._wanted_controller_port = controller_port
+        self._ports: tuple[int, int] | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    # --- what callers see ------------------------------------------------------------------
+
+    @property
+    def bootstrap(self) -> str:
+        """`127.0.0.1:<port>` of the running broker."""
+        if self._ports is None or not self.running:
+            raise InfraError(f"the Kafka broker of {self.data_dir} is not running")
+        return f"{HOST}:{self._ports[0]}"
+
+    @property
+    def port(self) -> int | None:
+        """The client port of the last start, or None before the first."""
+        return None if self._ports is None else self._ports[0]
+
+    @property
+    def pid(self) -> int | None:
+        """The JVM's process id while it runs."""
+        return self._process.pid if self.running and self._process else None
+
+    @property
+    def running(self) -> bool:
+        """True while the JVM this object started is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def log_path(self) -> Path:
+        """The broker's stdout and stderr, appended over restarts."""
+        return self.data_dir / "broker.log"
+
+    @property
+    def properties_path(self) -> Path:
+        """The broker's server.properties, rewritten at each start."""
+        return self.data_dir / "server.properties"
+
+    def start(self, timeout: float = 90) -> str:
+        """Start the broker (formatting its storage the first time) and wait until it answers.
+
+        Returns the bootstrap address. Raises InfraError with the log's tail if the JVM exits
+        or does not answer within `timeout` seconds.
+        """
+        if self.running:
+            return self.bootstrap
+        java = require_tool("java")
+        libs = kafka_libs()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._refuse_orphan()
+        self._ports = self._choose_ports()
+        self._write_properties(*self._ports)
+        self._format_once(java, libs)
+        self._launch(java, libs)
+        try:
+            self._wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM the broker's process group (a clean shutdown), SIGKILL after `timeout` s."""
+        process, self._process = self._process, None
+        if process is not None:
+            _stop_group(process, timeout)
+            # Only our own broker's: another run's file is what _refuse_orphan looks at.
+            (self.data_dir / "broker.pid").unlink(missing_ok=True)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> KafkaBroker:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- start-up steps --------------------------------------------------------------------
+
+    def _refuse_orphan(self) -> None:
+        """A broker left running by a killed supervisor would hold the log dirs' lock."""
+        pid = _read_int(self.data_dir / "broker.pid")
+        if pid is not None and str(self.properties_path) in cmdline(pid):
+            raise InfraError(
+                f"a Kafka broker (pid {pid}) of an earlier run still uses {self.data_dir}; "
+                f"stop it first (`kill {pid}`)"
+            )
+
+    def _choose_ports(self) -> tuple[int, int]:
+        """Given ports, else the ports of the last start when still free, else new free ones."""
+        remembered = _read_json(self.data_dir / "ports.json")
+        port = self._pick(self._wanted_port, remembered.get("port"), "client")
+        controller = self._pick(
+            self._wanted_controller_port, remembered.get("controller_port"), "controller"
+        )
+        port = port or free_port(avoid=controller)
+        controller = controller or free_port(avoid=port)
+        if port == controller:
+            raise InfraError(f"the Kafka client and controller ports are both {port}")
+        _write_json(self.data_dir / "ports.json", {"port": port, "controller_port": controller})
+        return port, controller
+
+    @staticmethod
+    def _pick(wanted: int | None, remembered: object, what: str) -> int | None:
+        if wanted:
+            if not port_is_free(wanted):
+                raise InfraError(f"the Kafka {what} port {HOST}:{wanted} is already in use")
+            return wanted
+        if isinstance(remembered, int) and port_is_free(remembered):
+            return remembered
+        return None
+
+    def _write_properties(self, port: int, controller_port: int) -> None:
+        properties = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+            "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "log.dirs": str(self.data_dir / "data"),
+            # Every topic is created explicitly with its partition count (see NOTES.md).
+            "auto.create.topics.enable": "false",
+            "num.partitions": "1",
+            "offsets.topic.replication.factor": "1",
+            # 4 instead of 50 partitions: the first consumer group starts in a fraction.
+            "offsets.topic.num.partitions": "4",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "group.initial.rebalance.delay.ms": "0",
+        }
+        text = "".join(f"{key}={value}\n" for key, value in properties.items())
+        self.properties_path.write_text("# Written by devstack/broker.py at each start.\n" + text)
+
+    def _format_once(self, java: str, libs: Path) -> None:
+        if (self.data_dir / "data" / "meta.properties").is_file():
+            return
+        id_file = self.data_dir / "cluster.id"
+        if not id_file.is_file():
+            id_file.write_text(_new_cluster_id() + "\n")
+        argv = [java, "-cp", f"{libs}/*", f"-Dlog4j.configuration=file:{LOG4J}"]
+        argv += ["kafka.tools.StorageTool", "format", "--ignore-formatted"]
+        argv += ["-t", id_file.read_text().strip(), "-c", str(self.properties_path)]
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            output = tail_text(done.stdout + done.stderr)
+            raise InfraError(f"formatting Kafka storage in {self.data_dir} failed:\n{output}")
+
+    def _launch(self, java: str, libs: Path) -> None:
+        rotate_log(self.log_path)
+        self._log = self.log_path.open("ab")
+        self._log.write(f"--- chorus: starting Kafka {KAFKA_VERSION} at {time.ctime()}\n".encode())
+        self._log.flush()
+        argv = [java, f"-Xmx{self.heap}", *JVM_OPTIONS, "-cp", f"{libs}/*"]
+        argv += [f"-Dlog4j.configuration=file:{LOG4J}", "kafka.Kafka", str(self.properties_path)]
+        # A session (and process group) of its own: a terminal's Ctrl-C reaches only the
+        # supervisor, which then stops the broker cleanly, and stop() can signal the group.
+        self._process = subprocess.Popen(
+            argv,
+            cwd=self.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        (self.data_dir / "broker.pid").write_text(f"{self._process.pid}\n")
+
+    def _wait_ready(self, timeout: float) -> None:
+        assert self._process is not None and self._ports is not None
+        admin = AdminClient(
+            {
+                "bootstrap.servers": f"{HOST}:{self._ports[0]}",
+                # The default back-off grows to 10 s while the JVM is still loading.
+                "reconnect.backoff.ms": 100,
+                "reconnect.backoff.max.ms": 250,
+                "log_level": 0,
+            }
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise self._failure(f"exited with status {self._process.returncode}")
+            with suppress(KafkaException):
+                admin.list_topics(timeout=1.0)
+                return
+        raise self._failure(f"did not answer within {timeout:.0f} s")
+
+    def _failure(self, what: str) -> InfraError:
+        tail = tail_text(self.log_path.read_text(errors="replace"))
+        return InfraError(
+            f"the Kafka broker in {self.data_dir} {what}; {self.log_path} ends:\n{tail}"
+        )
+
+
+# --- helpers (devstack/database.py uses the public ones) -------------------------------------
+
+
+def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
+    _signal_group(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _new_cluster_id() -> str:
+    """A random id in Kafka's own format (base64url of 16 bytes, no padding)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # Kafka never hands out ids with a leading '-': they read as options on a command line.
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def free_port(avoid: int | None = None) -> int:
+    """A port on 127.0.0.1 that nothing listens on now (the kernel's pick), other than `avoid`."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((HOST, 0))
+            port = int(sock.getsockname()[1])
+        if port != avoid:
+            return port
+
+
+def port_is_free(port: int) -> bool:
+    """True when a server could listen on 127.0.0.1:`port`."""
+    with socket.socket() as sock:
+        # Like the JVM's listener: connections of a previous run in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def rotate_log(log: Path) -> None:
+    """Move a log past MAX_LOG_BYTES aside (to `<name>.1`), so logs stay bounded over restarts."""
+    with suppress(FileNotFoundError):
+        if log.stat().st_size > MAX_LOG_BYTES:
+            log.replace(log.with_name(log.name + ".1"))
+
+
+def cmdline(pid: int) -> str:
+    """The command line of a live process, or "" if it is gone (or a zombie)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _read_json(path: Path) -> dict[str, object]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _write_json(path: Path, content: dict[str, object]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content) + "\n")
+    tmp.replace(path)
+
+
+def tail_text(text: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last `lines` lines of `text`."""
+    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

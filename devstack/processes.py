@@ -1,0 +1,129 @@
+"""Child processes of `chorus up`: started in their own process group, stopped without leftovers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+
+@dataclass
+class Child:
+    """One service process with its log file and health URL."""
+
+    name: str
+    argv: list[str]
+    env: Mapping[str, str]
+    log_path: Path
+    health_url: str
+    process: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = self.log_path.open("ab")
+        # A session of its own: the terminal's Ctrl-C reaches only the supervisor,
+        # which then stops children in order.
+        self.process = subprocess.Popen(
+            self.argv,
+            env=dict(self.env),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.health_url, timeout=1) as response:
+                return bool(response.status == 200)
+        except (OSError, urllib.error.URLError):
+            return False
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the child's process group, then SIGKILL whatever is left after `timeout`."""
+        process = self.process
+        if process is not None:
+            _signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait(5)
+            # Grandchildren that outlived their parent are still in the group.
+            _signal_group(process.pid, signal.SIGKILL)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        return tail(self.log_path, lines)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last lines of a log file, or a note that there is none."""
+    try:
+        content = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(content[-lines:])
+
+
+def wait_healthy(children: list[Child], timeout: float, on_ready: object = None) -> list[Child]:
+    """Poll each child's /healthz until all answer; returns children that died or timed out."""
+    pending = list(children)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        for child in list(pending):
+            if child.exit_code() is not None:
+                return [child]
+            if child.healthy():
+                pending.remove(child)
+                if callable(on_ready):
+                    on_ready(child)
+        time.sleep(0.2)
+    return pending
+
+
+def chorus_argv(subcommand: str, *args: str) -> list[str]:
+    """The command line that runs one `chorus` subcommand with this interpreter."""
+    return [sys.executable, "-m", "cli.main", subcommand, *args]
+
+
+def start_service(
+    service: str, env: Mapping[str, str], log_dir: Path, port: int, timeout: float = 120.0
+) -> tuple[Child, str]:
+    """Start one `chorus` service on loopback; returns it and its URL once /healthz answers.
+
+    Raises RuntimeError with the end of its log if it dies or does not answer in time (the child
+    is then stopped).
+    """
+    child = Child(
+        name=service,
+        argv=chorus_argv(service, "--host", "127.0.0.1", "--port", str(port)),
+        env=env,
+        log_path=log_dir / f"{service}-{port}.log",
+        health_url=f"http://127.0.0.1:{port}/healthz",
+    )
+    child.start()
+    if wait_healthy([child], timeout):
+        child.stop()
+        raise RuntimeError(f"{service} did not start:\n{child.log_tail(60)}")
+    return child, f"http://127.0.0.1:{port}"

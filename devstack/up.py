@@ -1,0 +1,155 @@
+"""`chorus up`: the whole stack on one machine, stopped cleanly by Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from adapters.kafka import ensure_topics
+from config.settings import Settings, write_stack_file
+from db.engines import migrate
+from devstack.broker import KafkaBroker
+from devstack.database import LocalPostgres
+from devstack.processes import Child, chorus_argv, wait_healthy
+
+HEALTH_TIMEOUT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port: int
+
+
+def load_or_create_secret(data_dir: Path) -> str:
+    """The development token secret, made once and kept (0600) in the data directory."""
+    path = data_dir / "secret"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+class StopRequested(Exception):
+    """SIGINT or SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    # A second Ctrl-C must not interrupt the orderly shutdown the first one started.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def worker_port() -> int:
+    return int(os.environ.get("CHORUS_WORKER_PORT", "8003"))
+
+
+def run_up(settings: Settings) -> int:
+    """Start Kafka, PostgreSQL, topics, migrations, the worker and the three services."""
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with ExitStack() as stack:
+            return _run(settings, stack)
+    except StopRequested:
+        print("chorus: stopped", flush=True)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(settings: Settings, stack: ExitStack) -> int:
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = settings.secret or load_or_create_secret(data_dir)
+    bootstrap = os.environ.get("CHORUS_KAFKA") or _start_kafka(settings, stack)
+    database_url = os.environ.get("CHORUS_DATABASE_URL") or _start_postgres(settings, stack)
+    write_stack_file(data_dir, {"kafka": bootstrap, "database_url": database_url})
+    os.chmod(data_dir / "stack.json", 0o600)
+    stack.callback(lambda: (data_dir / "stack.json").unlink(missing_ok=True))
+
+    ensure_topics(bootstrap, settings.topics, settings.partitions)
+    migrate(database_url)
+    print(f"chorus: topics and database ready ({settings.partitions} partitions)", flush=True)
+
+    env = {
+        **os.environ,
+        "CHORUS_KAFKA": bootstrap,
+        "CHORUS_DATABASE_URL": database_url,
+        "CHORUS_SECRET": secret,
+        "CHORUS_DATA_DIR": str(data_dir),
+    }
+    specs = [
+        ServiceSpec("worker", worker_port()),
+        ServiceSpec("commands", settings.commands_port),
+        ServiceSpec("queries", settings.queries_port),
+        ServiceSpec("media", settings.media_port),
+    ]
+    children = [_child(spec, settings, env) for spec in specs]
+    for child in children:
+        child.start()
+        stack.callback(child.stop)
+
+    def announce(child: Child) -> None:
+        print(f"{child.name}: {child.health_url.removesuffix('/healthz')}", flush=True)
+
+    failed = wait_healthy(children, HEALTH_TIMEOUT_SECONDS, on_ready=announce)
+    if failed:
+        child = failed[0]
+        print(f"chorus: {child.name} did not start; the end of {child.log_path}:", flush=True)
+        print(child.log_tail(), flush=True)
+        return 1
+    print("chorus: ready", flush=True)
+    return _supervise(children)
+
+
+def _supervise(children: list[Child]) -> int:
+    """Wait for a signal; a service that dies takes the stack down with a clear message."""
+    while True:
+        for child in children:
+            code = child.exit_code()
+            if code is not None:
+                print(f"chorus: {child.name} exited with {code}; stopping. Its log:", flush=True)
+                print(child.log_tail(), flush=True)
+                return 1
+        time.sleep(0.5)
+
+
+def _child(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Child:
+    args = ["--host", settings.host, "--port", str(spec.port)]
+    return Child(
+        name=spec.name,
+        argv=chorus_argv(spec.name, *args),
+        env=env,
+        log_path=settings.data_dir / "logs" / f"{spec.name}.log",
+        health_url=f"http://{settings.host}:{spec.port}/healthz",
+    )
+
+
+def _start_kafka(settings: Settings, stack: ExitStack) -> str:
+    broker = KafkaBroker(settings.data_dir / "kafka", port=settings.kafka_port)
+    print("chorus: starting Kafka (the first start fetches its jars once)", flush=True)
+    started = time.monotonic()
+    stack.callback(broker.stop)
+    bootstrap = broker.start()
+    print(f"kafka: {bootstrap} ({time.monotonic() - started:.1f} s)", flush=True)
+    return bootstrap
+
+
+def _start_postgres(settings: Settings, stack: ExitStack) -> str:
+    database = LocalPostgres(settings.data_dir / "postgres", port=settings.database_port)
+    stack.callback(database.stop)
+    url = database.start()
+    print(f"postgres: 127.0.0.1:{database.port}", flush=True)
+    return url

@@ -1,0 +1,1 @@
+"""The analysts' offline tool: export, state at an instant and verification of the events log."""

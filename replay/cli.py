@@ -1,0 +1,237 @@
+"""`chorus replay`: the analysts' export, state-at-an-instant and audit of the events log.
+
+    chorus replay export [--from TIME] [--to TIME] [--team ID] [--format jsonl|csv|parquet]
+                         [-o FILE]
+    chorus replay state --at TIME [--team ID]
+    chorus replay verify [--team ID] [--file EXPORT.jsonl [--partial]]
+
+Read-only: the topic is read with assigned partitions and a throwaway group that never commits,
+and verify only SELECTs. Exit status: 0 fine, 1 verify found something wrong, 2 the command
+could not run (one sentence on stderr). Progress shows on a terminal's stderr only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from config.settings import Settings
+from replay.bounds import Bounds, ReplayError, parse_instant
+from replay.progress import say
+
+if TYPE_CHECKING:
+    from replay.reading import LogReader
+    from replay.sinks import Sink
+    from replay.verify import VerifyReport
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+if TYPE_CHECKING:  # generic for type checkers only: not subscriptable at run time
+    Actions = argparse._SubParsersAction[argparse.ArgumentParser]
+TIME_HELP = "RFC 3339, e.g. 2026-11-23T19:30:00Z, or `now`"
+FORMATS = ("jsonl", "csv", "parquet")
+
+
+def add_parser(sub: Actions) -> None:
+    """Register `replay` and its actions on the `chorus` command line."""
+    replay = sub.add_parser(
+        "replay",
+        help="export, rebuild at an instant or verify the events log (read-only)",
+        description="Read the events topic without touching the live system.",
+    )
+    actions = replay.add_subparsers(dest="replay_command", required=True, metavar="ACTION")
+    _add_export(actions)
+    _add_state(actions)
+    _add_verify(actions)
+
+
+def _add_export(actions: Actions) -> None:
+    export = actions.add_parser(
+        "export",
+        help="the events in log order, as JSONL, CSV or Parquet",
+        description="Events ordered by occurred_at, then (team_id, seq); each team's in seq "
+        "order. JSONL: records as on the topic. CSV and Parquet: one column per envelope "
+        "field, `data` as JSON. Repeated identical records appear once.",
+    )
+    export.add_argument("--from", dest="since", metavar="TIME", help=f"first instant; {TIME_HELP}")
+    export.add_argument("--to", dest="until", metavar="TIME", help=f"last instant; {TIME_HELP}")
+    export.add_argument("--team", metavar="ID", help="only this team's events")
+    export.add_argument("--format", choices=FORMATS, default="jsonl", help="default: jsonl")
+    export.add_argument("-o", "--output", metavar="FILE", default="-", help="default: stdout")
+    export.set_defaults(handler=_guarded(_export))
+
+
+def _add_state(actions: Actions) -> None:
+    state = actions.add_parser(
+        "state",
+        help="the presence and calls read models at an instant, from the log alone",
+        description="JSON on stdout: {position, presence: {members}, calls} for one team, "
+        "or a list of those, each with its team_id, for all teams.",
+    )
+    state.add_argument("--at", required=True, metavar="TIME", help=TIME_HELP)
+    state.add_argument("--team", metavar="ID", help="only this team")
+    state.set_defaults(handler=_guarded(_state))
+
+
+def _add_verify(actions: Actions) -> None:
+    verify = actions.add_parser(
+        "verify",
+        help="check hash chains and seq continuity, and the live read models against the log",
+        description="Prints each chain problem and each difference between the read models "
+        "rebuilt from the log and the live ones; exits 1 if there is any.",
+    )
+    verify.add_argument("--team", metavar="ID", help="only this team")
+    verify.add_argument(
+        "--file", metavar="EXPORT.jsonl", help="check an exported copy offline (chain and seq)"
+    )
+    verify.add_argument(
+        "--partial",
+        action="store_true",
+        help="the file starts mid-log (exported with --from): a team may start at any seq",
+    )
+    verify.set_defaults(handler=_guarded(_verify))
+
+
+def _guarded(handler: Handler) -> Handler:
+    """Turn a ReplayError into one line on stderr and exit status 2."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        try:
+            return handler(args, settings)
+        except ReplayError as exc:
+            say(str(exc))
+            return 2
+        except BrokenPipeError:
+            # The reader went away (`| head`): fine; keep Python from complaining at exit.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+
+    return run
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from replay.export import export_log
+
+    bounds = Bounds(
+        since_ms=None if args.since is None else parse_instant("--from", args.since, round_up=True),
+        until_ms=None if args.until is None else parse_instant("--to", args.until),
+        team_id=args.team,
+    )
+    if args.format == "parquet" and args.output == "-":
+        raise ReplayError("--format parquet writes a file: give -o FILE")
+    reader = _reader(settings)
+    try:
+        with _destination(args.output) as path, ExitStack() as files:
+            sink = _sink(args.format, path, files)
+            stats = export_log(reader, bounds, sink, say)
+            sink.close()
+    finally:
+        reader.close()
+    if sys.stderr.isatty():
+        say(
+            f"{stats.kept} events of {stats.teams} teams exported ({stats.repeats} repeated "
+            f"copies skipped, {stats.differing} differing, {stats.malformed} malformed)"
+        )
+    return 0
+
+
+def _state(args: argparse.Namespace, settings: Settings) -> int:
+    from replay.state import all_states, state_at, team_state
+
+    bounds = Bounds(until_ms=parse_instant("--at", args.at), team_id=args.team)
+    reader = _reader(settings)
+    try:
+        views = state_at(reader, bounds, say)
+    finally:
+        reader.close()
+    document = all_states(views) if args.team is None else team_state(views[args.team])
+    sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+    sys.stdout.flush()
+    return 0
+
+
+def _verify(args: argparse.Namespace, settings: Settings) -> int:
+    from replay.verify import verify_lines, verify_topic
+
+    if args.file is not None:
+        try:
+            with Path(args.file).open("rb") as lines:
+                report = verify_lines(lines, args.team, partial=args.partial)
+        except OSError as exc:
+            raise ReplayError(f"cannot read {args.file}: {exc.strerror}") from exc
+    else:
+        if args.partial:
+            raise ReplayError("--partial applies to --file only (the topic shows where it starts)")
+        database_url = settings.require_database()
+        reader = _reader(settings)
+        try:
+            report = verify_topic(reader, database_url, args.team)
+        finally:
+            reader.close()
+    _print_report(report, compared=args.file is None)
+    return 0 if report.ok else 1
+
+
+def _print_report(report: VerifyReport, *, compared: bool) -> None:
+    for line in [*report.problems, *map(str, report.differences)]:
+        print(line)
+    for note in report.notes:
+        print(f"note: {note}")
+    checked = f"{report.events} events of {len(report.teams)} teams"
+    found = f"{len(report.problems)} chain problems"
+    if compared:
+        found += f", {len(report.differences)} differences from the live read models"
+    print(f"{'ok' if report.ok else 'FAILED'}: {checked} checked; {found}", flush=True)
+
+
+def _reader(settings: Settings) -> LogReader:
+    from replay.reading import LogReader
+
+    return LogReader(settings.require_kafka(), settings.topics.events)
+
+
+@contextmanager
+def _destination(output: str) -> Iterator[Path | None]:
+    """A path beside FILE, renamed onto it once complete (None: stdout).
+
+    An export that fails leaves no half-written FILE behind to be mistaken for a whole one.
+    """
+    if output == "-":
+        yield None
+        return
+    final = Path(output)
+    if final.is_dir():
+        raise ReplayError(f"-o {output} is a directory: name a file")
+    if final.exists() and not final.is_file():
+        # A device or a pipe (/dev/null, a FIFO): written in place; renaming onto it would
+        # replace it with a regular file.
+        yield final
+        return
+    part = final.with_name(f".{final.name}.part")
+    try:
+        yield part
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    part.replace(final)
+
+
+def _sink(kind: str, path: Path | None, files: ExitStack) -> Sink:
+    from replay.sinks import CsvSink, JsonlSink, ParquetSink
+
+    if kind == "parquet":
+        assert path is not None  # refused earlier: parquet needs -o
+        return ParquetSink(path)
+    try:
+        out = sys.stdout.buffer if path is None else files.enter_context(path.open("wb"))
+    except OSError as exc:
+        raise ReplayError(f"cannot write {path}: {exc.strerror}") from exc
+    return JsonlSink(out) if kind == "jsonl" else CsvSink(out)

@@ -1,0 +1,20 @@
+"""The Kafka topics Chorus writes and reads, by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Names of the Kafka topics; a prefix lets tests and stacks share one broker."""
+
+    prefix: str = "chorus"
+
+    @property
+    def commands(self) -> str:
+        return f"{self.prefix}.commands"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}.events"

@@ -1,0 +1,1 @@
+"""Starlette glue every HTTP service shares: errors, bodies, callers, health, metrics, OpenAPI."""
