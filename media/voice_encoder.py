@@ -1,0 +1,60 @@
+"""Opus for voice: mono content at a voice bitrate, 20 ms frames, pts on the room's tick timeline.
+
+aiortc's own encoder is fixed at 96 kbps stereo. SDP always names Opus `opus/48000/2` (RFC 7587),
+but that only says the decoder can take stereo: each packet's TOC byte says whether it is mono,
+and every Opus decoder (aiortc's and browsers') accepts mono packets in that session.
+"""
+
+from __future__ import annotations
+
+import fractions
+from typing import TypeAlias
+
+import av
+import numpy as np
+from av.audio.codeccontext import AudioCodecContext
+from av.stream import Stream
+
+from media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, Pcm
+
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+VOICE_BITRATE = 32_000
+
+OpusPacket: TypeAlias = "av.Packet[Stream]"
+
+
+class VoiceEncoder:
+    """One Opus encoder stream; its packets carry the pts they are given (ticks x 960)."""
+
+    def __init__(self, bitrate: int = VOICE_BITRATE) -> None:
+        codec = av.CodecContext.create("libopus", "w")
+        assert isinstance(codec, AudioCodecContext)
+        codec.bit_rate = bitrate
+        codec.format = "s16"
+        codec.layout = "mono"
+        codec.sample_rate = SAMPLE_RATE
+        codec.time_base = TIME_BASE
+        # "voip" favours intelligibility; 20 ms is also FFmpeg's default frame duration.
+        codec.options = {"application": "voip", "frame_duration": "20"}
+        self._codec = codec
+
+    def encode(self, pcm: Pcm, pts: int) -> OpusPacket | None:
+        """Encode one tick; the packet carries `pts` (1/48000 units), whatever the codec delay."""
+        if pcm.shape != (FRAME_SAMPLES,):
+            raise ValueError(f"a frame is {FRAME_SAMPLES} mono samples, got {pcm.shape}")
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(pcm).reshape(1, FRAME_SAMPLES), format="s16", layout="mono"
+        )
+        frame.sample_rate = SAMPLE_RATE
+        frame.pts = pts
+        frame.time_base = TIME_BASE
+        packets = self._codec.encode(frame)
+        if not packets:
+            return None
+        # libopus hands out one packet per 20 ms frame at once; its own pts is shifted by the
+        # encoder's look-ahead, which would make a switch between two encoders audible.
+        packet = packets[-1]
+        packet.pts = pts
+        packet.dts = pts
+        packet.time_base = TIME_BASE
+        return packet
