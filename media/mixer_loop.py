@@ -36,6 +36,18 @@ class MixerLoop:
         self._now = now
         self._task: asyncio.Task[None] | None = None
 
+    def add(self, room: Room) -> None:
+        """Start mixing a room from the next tick."""
+        self.rooms[room.room_id] = room
+
+    async def release(self, room_id: str) -> bool:
+        """Stop mixing a room and close its connections; False if it was not here."""
+        room = self.rooms.pop(room_id, None)
+        if room is None:
+            return False
+        await room.close()
+        return True
+
     def run_tick(self, index: int) -> None:
         """Mix tick `index` in every room."""
         encodes = 0

@@ -135,7 +135,7 @@ async def test_each_hears_the_others_not_itself_then_mute_and_leave(mixer: Mixer
         gone.set()
 
     room = Room("room-1", on_leave=on_leave)
-    mixer.rooms[room.room_id] = room
+    mixer.add(room)
     clients = {user: Client(user) for user in TONES}
     try:
         await asyncio.gather(*(client.join(room) for client in clients.values()))
@@ -159,6 +159,10 @@ async def test_each_hears_the_others_not_itself_then_mute_and_leave(mixer: Mixer
         assert set(room.participants) == {"ann", "cat"}
         await clients["ann"].listen()  # the room keeps mixing for the others
         assert left == [("room-1", "bob")]
+        assert await mixer.release(room.room_id)
+        assert room.participants == {}
+        assert left == [("room-1", "bob")]  # a released room reports no leaves
+        assert not await mixer.release(room.room_id)
     finally:
         await asyncio.gather(*(client.close() for client in clients.values()))
     assert mixer.counters.ticks > 0
@@ -168,7 +172,7 @@ async def test_each_hears_the_others_not_itself_then_mute_and_leave(mixer: Mixer
 async def test_rejoining_replaces_the_old_connection_without_a_leave(mixer: MixerLoop) -> None:
     left: list[str] = []
     room = Room("room-2", on_leave=lambda _room, user: left.append(user))
-    mixer.rooms[room.room_id] = room
+    mixer.add(room)
     first, second, other = Client("ann"), Client("ann"), Client("bob")
     try:
         await first.join(room)
