@@ -38,6 +38,9 @@ from streams.team_states import TeamStates
 log = logging.getLogger(__name__)
 
 PRESENCE_TIMER_ACTOR = "system:presence-timer"
+# Fault points (config/faults.py): a crash at either leaves the command to its redelivery.
+BEFORE_EVENTS_WRITTEN = "decider.before_events_written"
+AFTER_EVENTS_ACKED = "decider.after_events_acked"  # and before the outcome is recorded
 
 
 class Decider:
@@ -67,9 +70,9 @@ class Decider:
         state = await self.states.team(partition, envelope.team_id)
         records, after = decide_and_seal(state, envelope, presence_ttl=self.presence_ttl)
         if records:
-            self._faults.point("decider.before_events_written")
+            self._faults.point(BEFORE_EVENTS_WRITTEN)
             await self._events.write(partition, records)
-            self._faults.point("decider.after_events_acked")
+            self._faults.point(AFTER_EVENTS_ACKED)
         self.states.put(partition, envelope.team_id, after)
         if not records:
             return "no_events"

@@ -17,12 +17,13 @@ from sqlalchemy import text
 from config.faults import CRASH_EXIT_CODE
 from db.engines import make_engine
 from schemas.envelope import verify_chain
+from streams.decider import AFTER_EVENTS_ACKED
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
 COMMANDS = 240
 CRASH_AT = 40  # a third of the commands start calls: each has events, so this comes early on
-CRASH_BETWEEN_EVENTS_AND_OUTCOME = f"decider.after_events_acked=crash@{CRASH_AT}"
+CRASH_BETWEEN_EVENTS_AND_OUTCOME = f"{AFTER_EVENTS_ACKED}=crash@{CRASH_AT}"
 
 
 def _command(index: int, team_id: str, member: Client) -> tuple[str, dict[str, Any]]:

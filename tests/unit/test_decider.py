@@ -9,7 +9,7 @@ import pytest
 from config.faults import FaultInjected, Faults
 from schemas.commands import CommandPayload, ExpirePresence, JoinCall, StartCall
 from schemas.mapper import MAPPER
-from streams.decider import Decider
+from streams.decider import AFTER_EVENTS_ACKED, BEFORE_EVENTS_WRITTEN, Decider
 from streams.domain import fold
 from streams.domain.testing import TEAM, command
 from streams.event_log import InMemoryEventLog
@@ -121,7 +121,7 @@ async def test_a_command_without_events_and_a_broken_envelope_record_nothing(
 async def test_a_crash_between_the_ack_and_the_outcome_is_finished_by_the_next_decider(
     log: InMemoryEventLog, outcomes: WatchedOutcomes
 ) -> None:
-    crashing = decider_of(log, outcomes, "decider.after_events_acked=fail@2")
+    crashing = decider_of(log, outcomes, f"{AFTER_EVENTS_ACKED}=fail@2")
     await crashing.decide(PARTITION, 0, START)
     join = raw("bob", JoinCall(call_id="c1"), "join", at=1)
     with pytest.raises(FaultInjected):
@@ -140,9 +140,7 @@ async def test_a_crash_before_the_write_leaves_the_command_to_be_decided_again(
     log: InMemoryEventLog, outcomes: WatchedOutcomes
 ) -> None:
     with pytest.raises(FaultInjected):
-        await decider_of(log, outcomes, "decider.before_events_written=fail").decide(
-            PARTITION, 0, START
-        )
+        await decider_of(log, outcomes, f"{BEFORE_EVENTS_WRITTEN}=fail").decide(PARTITION, 0, START)
     assert log.records(PARTITION) == [] and outcomes.rows == {}
 
     assert await decider_of(log, outcomes).decide(PARTITION, 0, START) == "accepted"
