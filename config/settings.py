@@ -39,6 +39,7 @@ class Settings:
     token_ttl_seconds: int = 12 * 3600
     presence_ttl_seconds: float = 30.0
     worker_id: str = "chorus-worker"
+    faults: str = ""  # fault points to turn on, e.g. "decider.after_events_acked=crash@5"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,6 +63,7 @@ class Settings:
             token_ttl_seconds=_int(e, "CHORUS_TOKEN_TTL", 12 * 3600),
             presence_ttl_seconds=float(e.get("CHORUS_PRESENCE_TTL", "30")),
             worker_id=e.get("CHORUS_WORKER_ID", "chorus-worker"),
+            faults=e.get("CHORUS_FAULTS", ""),
         )
 
     def with_(self, **changes: Any) -> Settings:

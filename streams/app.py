@@ -7,12 +7,15 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
 from adapters.kafka import kafka_reachable
+from config.faults import Faults
 from config.settings import Settings
 from db.engines import make_engine
-from streams.decider import install_decider
+from streams.decider import Decider, install_decider
+from streams.event_log import KafkaEventLog
+from streams.outcomes import PostgresOutcomeRecorder
 from streams.projector import install_projector
 from web.health import run_checks
 
@@ -22,7 +25,30 @@ DEFAULT_WORKER_PORT = 8003
 def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> faust.App:
     """Build the Faust app; it connects only when a worker starts it."""
     bootstrap = settings.require_kafka()
-    app = faust.App(
+    app = _faust_app(settings, bootstrap, web_port)
+    registry = CollectorRegistry()
+    engine = make_engine(settings.database_url) if settings.database_url else None
+    add_pages(app, bootstrap, engine, registry)
+    install_decider(
+        app,
+        _decider(settings, bootstrap, engine),
+        commands_topic=settings.topics.commands,
+        partitions=settings.partitions,
+        registry=registry,
+    )
+    if engine is not None:
+        install_projector(
+            app,
+            events_topic=settings.topics.events,
+            partitions=settings.partitions,
+            engine=engine,
+            registry=registry,
+        )
+    return app
+
+
+def _faust_app(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
+    return faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
@@ -38,9 +64,21 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
     )
-    registry = CollectorRegistry()
-    database_url = settings.database_url
-    engine = make_engine(database_url) if database_url else None
+
+
+def _decider(settings: Settings, bootstrap: str, engine: Engine | None) -> Decider:
+    return Decider(
+        KafkaEventLog(bootstrap, settings.topics.events),
+        None if engine is None else PostgresOutcomeRecorder(engine),
+        presence_ttl=settings.presence_ttl_seconds,
+        faults=Faults.parse(settings.faults),
+    )
+
+
+def add_pages(
+    app: faust.App, bootstrap: str, engine: Engine | None, registry: CollectorRegistry
+) -> None:
+    """The worker's /healthz, /readyz (Kafka and the database reachable) and /metrics."""
 
     def database_ok() -> bool:
         if engine is None:
@@ -71,26 +109,6 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         # aiohttp takes the charset apart from the media type.
         media_type = CONTENT_TYPE_LATEST.split("; charset")[0]
         return web.bytes(generate_latest(registry), content_type=media_type)
-
-    install_decider(
-        app,
-        bootstrap=bootstrap,
-        commands_topic=settings.topics.commands,
-        events_topic=settings.topics.events,
-        partitions=settings.partitions,
-        presence_ttl=settings.presence_ttl_seconds,
-        engine=engine,
-        registry=registry,
-    )
-    if engine is not None:
-        install_projector(
-            app,
-            events_topic=settings.topics.events,
-            partitions=settings.partitions,
-            engine=engine,
-            registry=registry,
-        )
-    return app
 
 
 def run_worker(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> None:

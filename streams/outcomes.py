@@ -84,3 +84,28 @@ def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
             sa.text("SELECT pg_notify(:channel, :command_id)"),
             [{"channel": CHANNEL, "command_id": row["command_id"]} for row in rows],
         )
+
+
+class PostgresOutcomeRecorder:
+    """Outcomes in the `command_outcomes` table, waking the requests that wait for them."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        record_outcomes(self._engine, rows)
+
+
+class InMemoryOutcomeRecorder:
+    """Outcomes in a dict, by command id, kept as the table keeps them (for unit tests)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[str, Any]] = {}
+
+    def record(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            kept = self.rows.get(row["command_id"])
+            if kept is not None and kept["status"] != "pending":
+                continue  # a repeated decision (after a crash) changes nothing
+            position = row["command_position"] or (kept or {}).get("command_position")
+            self.rows[row["command_id"]] = {**row, "command_position": position}

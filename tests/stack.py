@@ -6,7 +6,7 @@ import os
 import secrets
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,9 +53,13 @@ class ChorusStack:
             "CHORUS_DATA_DIR": str(self.log_dir),
         }
 
-    def start(self, service: str, timeout: float = 120.0) -> str:
-        """Start one more process of `service`; returns its base URL once /healthz answers."""
-        child, url = start_service(service, self.env(), self.log_dir, free_port(), timeout)
+    def start(
+        self, service: str, timeout: float = 120.0, *, env: Mapping[str, str] | None = None
+    ) -> str:
+        """Start one more process of `service` (with `env` added to the stack's environment,
+        e.g. CHORUS_FAULTS); returns its base URL once /healthz answers."""
+        environment = {**self.env(), **(env or {})}
+        child, url = start_service(service, environment, self.log_dir, free_port(), timeout)
         self.children.append(child)
         return url
 

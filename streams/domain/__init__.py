@@ -2,7 +2,8 @@
 
 A Faust agent (or a test) keeps one `TeamState` per team and, per command:
 
-    records, state = decide_and_seal(state, command_bytes, presence_ttl=settings.ttl)
+    envelope = MAPPER.decode_command_envelope(raw)  # once, at the edge
+    records, state = decide_and_seal(state, envelope, presence_ttl=settings.ttl)
     # send the records (keyed by team_id), wait for acks, then store `state`, then commit
 
 `fold(records)` rebuilds a state from the log. Nothing here does I/O or reads the clock.

@@ -1,6 +1,7 @@
 """From decided events to sealed records of the team's log, and from records back to state.
 
-`decide_and_seal` is what a decider's agent calls per command: it returns the records to
+`decide_and_seal` is what the decider calls per command (a typed `Command`, or the
+`CommandEnvelope` it decoded from the commands topic once): it returns the records to
 append (in order, already hashed and chained) and the state that follows from them. Store that
 state only after the broker acknowledged the records; a crash in between re-decides the command
 from the old state, which gives byte-identical records for consumers to skip by `(team_id, seq)`.
@@ -20,7 +21,7 @@ from typing import Any, Protocol
 from msgspec.structs import replace
 
 from schemas.clock import TIME_PATTERN, parse_millis
-from schemas.commands import Command
+from schemas.commands import Command, CommandEnvelope
 from schemas.envelope import compute_hash, seal
 from schemas.events import CommandRejected, Event, RejectionReason
 from schemas.mapper import (
@@ -66,30 +67,27 @@ def event_id(team_id: str, command_id: str, index: int) -> str:
 
 def decide_and_seal(
     state: TeamState,
-    command: Command | bytes | Mapping[str, Any],
+    command: Command | CommandEnvelope,
     *,
     presence_ttl: float = DEFAULT_PRESENCE_TTL,
 ) -> tuple[list[dict[str, Any]], TeamState]:
     """The sealed records a command appends to its team's log, and the state after them.
 
-    `command` is a typed Command, or a command envelope as JSON bytes or a decoded dict. An
-    unknown type or version is answered `command.rejected` `unknown_command`, data breaking
-    its schema `malformed_command`; a broken envelope raises `MalformedEnvelope` (there is no
-    team or id to answer). Store the returned state even when there are no records.
+    `command` is a typed Command, or a valid command envelope (`MAPPER.decode_command_envelope`)
+    whose data is typed here: an unknown type or version is answered `command.rejected`
+    `unknown_command`, data breaking its schema `malformed_command`. Store the returned state
+    even when there are no records.
     """
     if isinstance(command, Command):
         return _decide_typed(state, command, presence_ttl)
-    envelope = MAPPER.decode_command_envelope(command)
-    if envelope.command_id in state.decided:
+    if command.command_id in state.decided:
         return [], state
     try:
-        typed = MAPPER.command_from_envelope(envelope)
+        typed = MAPPER.command_from_envelope(command)
     except (UnknownType, UnsupportedVersion):
-        return seal_events(state, envelope, [_rejection(envelope, RejectionReason.UNKNOWN_COMMAND)])
+        return seal_events(state, command, [_rejection(command, RejectionReason.UNKNOWN_COMMAND)])
     except MalformedData:
-        return seal_events(
-            state, envelope, [_rejection(envelope, RejectionReason.MALFORMED_COMMAND)]
-        )
+        return seal_events(state, command, [_rejection(command, RejectionReason.MALFORMED_COMMAND)])
     return _decide_typed(state, typed, presence_ttl)
 
 

@@ -1,22 +1,29 @@
-"""A worker killed with SIGKILL mid-stream loses nothing and doubles nothing."""
+"""A worker that dies between a command's events and its outcome loses nothing, doubles nothing.
+
+The worker is killed by a fault point at the exact place: the CRASH_AT-th command with events
+has them acknowledged by the broker, and the process exits before recording their outcome.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from collections import defaultdict
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
+from config.faults import CRASH_EXIT_CODE
+from db.engines import make_engine
 from schemas.envelope import verify_chain
+from streams.decider import AFTER_EVENTS_ACKED
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
 COMMANDS = 240
-KILL_AFTER = 80
+CRASH_AT = 40  # a third of the commands start calls: each has events, so this comes early on
+CRASH_BETWEEN_EVENTS_AND_OUTCOME = f"{AFTER_EVENTS_ACKED}=crash@{CRASH_AT}"
 
 
 def _command(index: int, team_id: str, member: Client) -> tuple[str, dict[str, Any]]:
@@ -26,9 +33,7 @@ def _command(index: int, team_id: str, member: Client) -> tuple[str, dict[str, A
     return f"/v1/teams/{team_id}/presence", {"status": status, "device_id": f"d{index % 5}"}
 
 
-async def _send_all(
-    base_url: str, plan: list[tuple[Client, str, dict[str, Any]]], on_acked: Any
-) -> list[str]:
+async def _send_all(base_url: str, plan: list[tuple[Client, str, dict[str, Any]]]) -> list[str]:
     acked: list[str] = []
     semaphore = asyncio.Semaphore(8)
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
@@ -38,14 +43,19 @@ async def _send_all(
                 answer = await client.post(path, json=body, headers=member.headers())
             assert answer.status_code == 202, answer.text
             acked.append(answer.json()["command_id"])
-            on_acked(len(acked))
 
         await asyncio.gather(*(send(*step) for step in plan))
     return acked
 
 
-def test_sigkill_during_a_stream_leaves_one_outcome_per_command(stack: ChorusStack) -> None:
-    stack.wait_worker_ready(stack.start("worker"))
+def test_a_worker_killed_between_events_and_outcome_leaves_one_decision_per_command(
+    stack: ChorusStack,
+) -> None:
+    stack.presence_ttl = 3600.0  # no timer commands: every command in the log is one sent here
+    faults = {"CHORUS_FAULTS": CRASH_BETWEEN_EVENTS_AND_OUTCOME}
+    stack.wait_worker_ready(stack.start("worker", env=faults))
+    victim = stack.children[0]
+    assert victim.name == "worker" and victim.process is not None
     commands = stack.start("commands")
     members = [stack.client(commands).sign_up(f"m{i}") for i in range(3)]
     teams = [members[i].new_team(*(m for m in members if m is not members[i])) for i in range(3)]
@@ -54,31 +64,42 @@ def test_sigkill_during_a_stream_leaves_one_outcome_per_command(stack: ChorusSta
         member = members[index % 3]
         path, body = _command(index, teams[(index // 3) % 3], member)
         plan.append((member, path, body))
-    victim = stack.children[0]
-    assert victim.name == "worker" and victim.process is not None
-    killed = {"done": False}
 
-    def maybe_kill(count: int) -> None:
-        if count >= KILL_AFTER and not killed["done"]:
-            killed["done"] = True
-            assert victim.process is not None
-            os.killpg(victim.process.pid, signal.SIGKILL)
+    acked = asyncio.run(_send_all(commands, plan))
+    assert victim.process.wait(120) == CRASH_EXIT_CODE
 
-    acked = asyncio.run(_send_all(commands, plan, maybe_kill))
-    assert killed["done"]
-    assert victim.process.wait(10) == -signal.SIGKILL
+    # As the worker died: CRASH_AT commands in the log, all but the last with their outcome.
+    in_log = {r["causation_id"] for r in read_topic(stack.kafka, stack.topics.events)}
+    decided = _decided_outcomes(stack.database_url)
+    assert len(in_log) == CRASH_AT and decided <= in_log
+    (midway,) = in_log - decided
+
     stack.start("worker")
-
     outcomes = _wait_all_decided(members, acked)
+
     events = read_topic(stack.kafka, stack.topics.events)
-    unique = _dedupe(events)
-    assert verify_chain(unique) == []
+    assert verify_chain(_dedupe(events)) == []
     by_command: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in unique:
+    for record in events:  # every record as written: a command decided twice would show
         by_command[record["causation_id"]].append(record)
     assert set(by_command) == set(acked)
+    # Recorded once each, from exactly one set of events in the log: the one killed mid-way
+    # by the new worker's recovery (it was found decided, so not decided again).
+    assert outcomes[midway]["events"] == by_command[midway]
     for command_id in acked:
         assert outcomes[command_id]["events"] == by_command[command_id]
+    assert _decided_outcomes(stack.database_url) == set(acked)
+
+
+def _decided_outcomes(database_url: str) -> set[str]:
+    """Ids of the commands with a decision (not pending) in the outcomes table."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            query = "SELECT command_id::text FROM command_outcomes WHERE status <> 'pending'"
+            return set(conn.execute(text(query)).scalars())
+    finally:
+        engine.dispose()
 
 
 def _dedupe(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -108,6 +129,6 @@ def _wait_all_decided(members: list[Client], acked: list[str]) -> dict[str, dict
                     pending.discard(command_id)
                     break
         if pending:
-            time.sleep(0.5)
+            time.sleep(0.5)  # polling for the outcomes, not timing the crash
     assert not pending, f"{len(pending)} acknowledged commands never decided"
     return outcomes

@@ -1,7 +1,10 @@
-"""Properties of the decider over random histories: chained, deterministic, rules kept."""
+"""Properties of the decider over random histories with redeliveries: chained, deterministic,
+decided once per command, rules kept, the state the fold of the log."""
 
 from __future__ import annotations
 
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import given as for_all
@@ -21,6 +24,7 @@ from schemas.commands import (
     StartCall,
 )
 from schemas.envelope import verify_chain
+from schemas.mapper import MAPPER
 from streams.domain import TeamState, decide_and_seal, fold
 from streams.domain.testing import at_time
 
@@ -42,34 +46,53 @@ PAYLOADS: st.SearchStrategy[CommandPayload] = st.one_of(
     st.builds(RecordHeartbeat, device_id=DEVICES),
     st.builds(ExpirePresence),
 )
-# (actor, payload, seconds since the previous command, deliver it twice?)
-STEPS = st.lists(st.tuples(USERS, PAYLOADS, st.integers(0, 40), st.booleans()), max_size=40)
+# (actor, payload, seconds since the previous command, then redeliver these earlier commands):
+# Kafka delivers at least once, so any command since the last committed offset comes again.
+STEPS = st.lists(
+    st.tuples(USERS, PAYLOADS, st.integers(0, 40), st.lists(st.integers(0, 1000), max_size=2)),
+    max_size=40,
+)
 
 
-def run(steps: list[Any]) -> tuple[list[dict[str, Any]], TeamState, list[Command]]:
-    state, records, commands, clock = TeamState(), [], [], 0
-    for index, (actor, payload, pause, twice) in enumerate(steps):
+@dataclass
+class History:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    state: TeamState = field(default_factory=TeamState)
+    commands: list[Command] = field(default_factory=list)
+    # How many deliveries of each command appended records (decided it).
+    decisions: Counter[str] = field(default_factory=Counter)
+
+
+def run(steps: list[Any]) -> History:
+    """Deliver each command, then redeliver some earlier ones, as a decider would see them."""
+    history, clock = History(), 0
+    for index, (actor, payload, pause, redeliveries) in enumerate(steps):
         clock += pause
         command = Command(
             command_id=f"k{index}", team_id="t", actor=actor, received_at=at_time(clock),
             data=payload,
         )  # fmt: skip
-        for _ in range(2 if twice else 1):
-            new, state = decide_and_seal(state, command, presence_ttl=30)
-            records += new
-        commands.append(command)
-    return records, state, commands
+        history.commands.append(command)
+        again = [history.commands[pick % len(history.commands)] for pick in redeliveries]
+        for delivered in [command, *again]:
+            envelope = MAPPER.decode_command_envelope(MAPPER.command_to_bytes(delivered))
+            new, history.state = decide_and_seal(history.state, envelope, presence_ttl=30)
+            history.records += new
+            history.decisions[delivered.command_id] += bool(new)
+    return history
 
 
 @settings(database=None, max_examples=200, deadline=None)
 @for_all(STEPS)
 def test_any_history_is_a_valid_chain_decided_once_per_command(steps: list[Any]) -> None:
-    records, _, commands = run(steps)
+    history = run(steps)
 
-    assert verify_chain(records) == []
-    outcomes = {r["causation_id"] for r in records}
-    for command in commands:
-        produced = command.command_id in outcomes
+    assert verify_chain(history.records) == []
+    assert all(count == 1 for count in history.decisions.values() if count), history.decisions
+    causes = [r["causation_id"] for r in history.records]
+    assert causes == sorted(causes, key=causes.index), "a command's records are consecutive"
+    for command in history.commands:
+        produced = history.decisions[command.command_id] == 1
         silent_kinds = (RecordHeartbeat, ExpirePresence)
         assert produced or isinstance(command.data, silent_kinds), command
 
@@ -77,13 +100,14 @@ def test_any_history_is_a_valid_chain_decided_once_per_command(steps: list[Any])
 @settings(database=None, max_examples=200, deadline=None)
 @for_all(STEPS)
 def test_any_history_decides_the_same_twice(steps: list[Any]) -> None:
-    assert run(steps)[0] == run(steps)[0]
+    assert run(steps).records == run(steps).records
 
 
 @settings(database=None, max_examples=200, deadline=None)
 @for_all(STEPS)
 def test_a_user_is_in_at_most_one_call_and_the_log_rebuilds_the_calls(steps: list[Any]) -> None:
-    records, state, _ = run(steps)
+    history = run(steps)
+    records, state = history.records, history.state
 
     memberships = [u for call in state.calls.values() for u in call.participants]
     assert len(memberships) == len(set(memberships))

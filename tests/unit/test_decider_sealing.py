@@ -9,7 +9,7 @@ import msgspec
 import pytest
 
 from schemas.clock import parse_millis
-from schemas.commands import EndCall, JoinCall, LeaveCall, SetPresence, StartCall
+from schemas.commands import CommandEnvelope, EndCall, JoinCall, LeaveCall, SetPresence, StartCall
 from schemas.envelope import GENESIS_HASH, record_to_bytes, seal, verify_chain
 from schemas.events import CommandRejected
 from schemas.mapper import MAPPER, MalformedEnvelope
@@ -153,18 +153,23 @@ def test_records_of_unknown_types_still_advance_the_chain() -> None:
     assert after.calls == state.calls
 
 
-def test_raw_bytes_dicts_and_typed_commands_decide_alike() -> None:
+def envelope(raw: bytes | dict[str, Any]) -> CommandEnvelope:
+    """The envelope the decider decodes from a commands-topic record, once."""
+    return MAPPER.decode_command_envelope(raw)
+
+
+def test_envelopes_from_bytes_or_dicts_and_typed_commands_decide_alike() -> None:
     as_dict = MAPPER.encode_command(START)
 
     typed, _ = decide_and_seal(TeamState(), START)
-    from_dict, _ = decide_and_seal(TeamState(), as_dict)
-    from_bytes, _ = decide_and_seal(TeamState(), json.dumps(as_dict).encode())
+    from_dict, _ = decide_and_seal(TeamState(), envelope(as_dict))
+    from_bytes, _ = decide_and_seal(TeamState(), envelope(json.dumps(as_dict).encode()))
 
     assert typed == from_dict == from_bytes
 
 
 def test_an_unknown_command_type_is_rejected() -> None:
-    raw = {**MAPPER.encode_command(START), "type": "call.record", "command_id": "x1"}
+    raw = envelope({**MAPPER.encode_command(START), "type": "call.record", "command_id": "x1"})
 
     records, state = decide_and_seal(TeamState(), raw)
 
@@ -175,7 +180,7 @@ def test_an_unknown_command_type_is_rejected() -> None:
 
 
 def test_a_newer_command_version_is_rejected_as_unknown() -> None:
-    raw = {**MAPPER.encode_command(START), "version": 2}
+    raw = envelope({**MAPPER.encode_command(START), "version": 2})
 
     records, _ = decide_and_seal(TeamState(), raw)
 
@@ -183,7 +188,7 @@ def test_a_newer_command_version_is_rejected_as_unknown() -> None:
 
 
 def test_command_data_breaking_its_schema_is_rejected() -> None:
-    raw = {**MAPPER.encode_command(START), "data": {"call_id": ""}}
+    raw = envelope({**MAPPER.encode_command(START), "data": {"call_id": ""}})
 
     records, _ = decide_and_seal(TeamState(), raw)
 
@@ -207,7 +212,7 @@ def test_command_data_breaking_its_schema_is_rejected() -> None:
 )
 def test_a_broken_envelope_cannot_be_answered_and_raises(raw: bytes | dict[str, Any]) -> None:
     with pytest.raises(MalformedEnvelope):
-        decide_and_seal(TeamState(), raw)
+        envelope(raw)
 
 
 def test_decided_ids_keep_about_the_last_max(monkeypatch: pytest.MonkeyPatch) -> None:
