@@ -16,10 +16,8 @@ from streams.decider import install_decider
 from streams.projector import install_projector
 from web.health import run_checks
 
-DEFAULT_WORKER_PORT = 8003
 
-
-def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> faust.App:
+def create_worker_app(settings: Settings) -> faust.App:
     """Build the Faust app; it connects only when a worker starts it."""
     bootstrap = settings.require_kafka()
     app = faust.App(
@@ -30,7 +28,7 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
         topic_partitions=settings.partitions,
         topic_allow_declare=False,
         web_host=settings.host,
-        web_port=web_port,
+        web_port=settings.worker_port,
         # The command-to-screen path is latency-bound: do not wait for batches to fill.
         broker_commit_interval=0.2,
         # A worker that dies hands its partitions over within seconds, not a minute.
@@ -93,8 +91,8 @@ def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -
     return app
 
 
-def run_worker(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> None:
+def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM."""
-    app = create_worker_app(settings, web_port)
+    app = create_worker_app(settings)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()
