@@ -1,37 +1,61 @@
-"""A small in-process cache for facts that only ever become true (memberships, call teams)."""
+"""In-process caches of facts that stay true for a while: verified tokens, memberships, call teams.
+
+Each service's state owns its caches; nothing here is a process-wide global.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Generic, TypeVar
+from collections.abc import Callable
 
-K = TypeVar("K")
-V = TypeVar("V")
+from cachetools import TLRUCache, TTLCache
+
+from auth.tokens import Identity, verify_token
+
+#: Bounds on what one process remembers; past them the least recently used entries go first.
+MAX_TOKENS = 50_000
+MAX_ENTRIES = 100_000
+# A membership never ends (the contract has no way to leave a team); the minute only bounds how
+# long a removed row would be believed if an operator deleted one by hand.
+MEMBERSHIP_TTL_SECONDS = 60.0
+# A call never changes team.
+CALL_TEAM_TTL_SECONDS = 3600.0
 
 
-class GrowOnlyCache(Generic[K, V]):
-    """Remembers values for `ttl` seconds, at most `size` of them (then starts afresh).
+def membership_cache() -> TTLCache[tuple[str, str], str]:
+    """(team id, user id) -> role, for members already seen."""
+    return TTLCache(maxsize=MAX_ENTRIES, ttl=MEMBERSHIP_TTL_SECONDS)
 
-    Only facts that cannot become false belong here: a membership (the contract has no way to
-    leave a team) or the team of a call. A miss simply asks the database.
+
+def call_team_cache() -> TTLCache[str, str]:
+    """Call id -> the id of its team."""
+    return TTLCache(maxsize=MAX_ENTRIES, ttl=CALL_TEAM_TTL_SECONDS)
+
+
+class VerifiedTokens:
+    """Bearer tokens verified once and remembered until they expire.
+
+    Verifying a signature costs more than the rest of a small request. The cache is bounded, so
+    forged tokens cannot grow it; each entry leaves it when its token expires.
     """
 
-    def __init__(self, ttl: float, size: int = 100_000) -> None:
-        self._ttl = ttl
-        self._size = size
-        self._entries: dict[K, tuple[float, V]] = {}
+    def __init__(
+        self,
+        secret: Callable[[], str],
+        size: int = MAX_TOKENS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secret = secret
+        self._verified: TLRUCache[str, Identity] = TLRUCache(maxsize=size, ttu=_expiry, timer=clock)
 
-    def get(self, key: K) -> V | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, value = entry
-        if expires < time.monotonic():
-            del self._entries[key]
-            return None
-        return value
+    def identity(self, token: str) -> Identity:
+        """The identity a token carries; InvalidToken if it is malformed, forged or expired."""
+        identity = self._verified.get(token)
+        if identity is None:
+            identity = verify_token(self._secret(), token)
+            self._verified[token] = identity
+        return identity
 
-    def put(self, key: K, value: V) -> None:
-        if len(self._entries) >= self._size:
-            self._entries.clear()
-        self._entries[key] = (time.monotonic() + self._ttl, value)
+
+def _expiry(token: str, identity: Identity, now: float) -> float:
+    return float(identity.expires_at)

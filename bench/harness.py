@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from adapters.kafka import ensure_topics, producer_config
+from config.settings import Settings
 from db.engines import migrate
 from devstack.broker import KafkaBroker, free_port
 from devstack.database import LocalPostgres
@@ -115,13 +116,15 @@ class BenchStack:
 def bench_stack() -> Iterator[BenchStack]:
     """Kafka and PostgreSQL of the run's own (or CHORUS_KAFKA / CHORUS_DATABASE_URL)."""
     workdir = Path(tempfile.mkdtemp(prefix="chorus-bench-"))
+    settings = Settings.from_env()
     with ExitStack() as stack:
-        kafka = os.environ.get("CHORUS_KAFKA")
+        # Only servers named explicitly: a `chorus up` stack file is not the benchmark's to use.
+        kafka = settings.kafka_bootstrap if settings.kafka_explicit else None
         if not kafka:
             broker = KafkaBroker(workdir / "kafka", heap="1g")
             stack.callback(broker.stop)
             kafka = broker.start()
-        database_url = os.environ.get("CHORUS_DATABASE_URL")
+        database_url = settings.database_url if settings.database_explicit else None
         if not database_url:
             database = LocalPostgres(workdir / "postgres")
             stack.callback(database.stop)

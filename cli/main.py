@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from adapters.errors import InfraError
-from config.settings import Settings, SettingsError
+from config.settings import DEFAULT_PORTS, Settings, SettingsError
 from replay.cli import add_parser as add_replay
 from streams.readmodels.rebuild_cli import add_parser as add_rebuild
 
@@ -42,7 +42,11 @@ def _serve(service: str) -> Handler:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from streams.app import run_worker
 
-    run_worker(settings.with_(host=args.host or settings.host), web_port=args.port)
+    run_worker(
+        settings.with_(
+            host=args.host or settings.host, worker_port=args.port or settings.worker_port
+        )
+    )
     return 0
 
 
@@ -65,7 +69,7 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
 def _fetch(args: argparse.Namespace, settings: Settings) -> int:
     from devstack.broker import kafka_libs
 
-    print(f"chorus: Kafka jars in {kafka_libs()}")
+    print(f"chorus: Kafka jars in {kafka_libs(settings.cache_dir)}")
     return 0
 
 
@@ -100,13 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.set_defaults(handler=_fetch)
 
-    for name, what, default_port in (
-        ("commands", "the commands service (accounts, teams, client commands)", 8000),
-        ("queries", "the queries service (read models, live queries over SSE)", 8001),
-        ("media", "the media service (WebRTC signalling, audio mixing)", 8002),
+    for name, what in (
+        ("commands", "the commands service (accounts, teams, client commands)"),
+        ("queries", "the queries service (read models, live queries over SSE)"),
+        ("media", "the media service (WebRTC signalling, audio mixing)"),
     ):
         service = sub.add_parser(name, help=f"run {what}", description=f"Run {what}.")
-        _add_listen_args(service, f"CHORUS_{name.upper()}_PORT, default {default_port}")
+        _add_listen_args(service, _port_help(name))
         service.add_argument("--log-level", default="info", help="uvicorn log level")
         service.add_argument(
             "--access-log", action="store_true", help="log every request (off: see /metrics)"
@@ -118,11 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="run a Faust stream worker (deciders and projections)",
         description="Run a Faust worker; start more of them to share the team partitions.",
     )
-    _add_listen_args(worker, "health and metrics port, default 8003")
-    worker.set_defaults(handler=_worker, port=8003)
+    _add_listen_args(worker, f"health and metrics, {_port_help('worker')}")
+    worker.set_defaults(handler=_worker)
     add_replay(sub)
     add_rebuild(sub)
     return parser
+
+
+def _port_help(process: str) -> str:
+    return f"CHORUS_{process.upper()}_PORT, default {DEFAULT_PORTS[process]}"
 
 
 def _add_listen_args(parser: argparse.ArgumentParser, port_help: str) -> None:

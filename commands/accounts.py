@@ -18,8 +18,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.tokens import encode_token, new_identity
+from commands.state import commands_state
 from commands.tables import signin_failures, users
-from web.auth import resources_of
 from web.bodies import decode_body
 from web.errors import Problem
 
@@ -59,7 +59,7 @@ async def create_account(request: Request) -> Response:
         "display_name": body.display_name,
         "password_hash": password_hash,
     }
-    engine = resources_of(request).require_engine()
+    engine = commands_state(request).engine
     async with engine.begin() as conn:
         inserted = await conn.execute(
             insert(users).values(row).on_conflict_do_nothing().returning(users.c.user_id)
@@ -72,8 +72,8 @@ async def create_account(request: Request) -> Response:
 async def create_session(request: Request) -> Response:
     body = await decode_body(request, Credentials)
     email = body.email.lower()
-    resources = resources_of(request)
-    engine = resources.require_engine()
+    state = commands_state(request)
+    engine = state.engine
     async with engine.begin() as conn:
         failures = await _recent_failures(conn, email)
         if failures >= BLOCK_AFTER_FAILURES:
@@ -97,7 +97,7 @@ async def create_session(request: Request) -> Response:
         raise Problem(401, "bad_credentials", "the e-mail or the password is wrong")
     async with engine.begin() as conn:
         await conn.execute(sa.delete(signin_failures).where(signin_failures.c.email == email))
-    settings = resources.settings
+    settings = state.settings
     identity = new_identity(found.user_id, settings.token_ttl_seconds)
     token = encode_token(settings.require_secret(), identity)
     expires_at = datetime.fromtimestamp(identity.expires_at, UTC)

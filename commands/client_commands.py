@@ -14,12 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.cache import GrowOnlyCache
 from auth.memberships import role_in_team
 from commands import idempotency
-from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
-from commands.pending import PendingRecorder
-from commands.publisher import CommandPublisher, KafkaUnavailable
+from commands.outcomes import load_outcome, outcome_body
+from commands.publisher import KafkaUnavailable
+from commands.state import commands_state
 from commands.tables import call_directory, memberships
 from schemas import bodies
 from schemas.clock import format_time
@@ -35,7 +34,7 @@ from schemas.commands import (
     StartCall,
 )
 from schemas.mapper import MAPPER
-from web.auth import caller, resources_of
+from web.auth import caller
 from web.bodies import decode_body, read_limited
 from web.errors import Problem
 from web.paths import path_uuid
@@ -57,16 +56,13 @@ def call_id_for(command_id: str) -> str:
     return str(uuid.uuid5(CALL_ID_NAMESPACE, command_id))
 
 
-# Memberships only ever begin and a call never changes team, so both are safe to remember.
-MEMBERS: GrowOnlyCache[tuple[str, str], str] = GrowOnlyCache(ttl=60.0)
-CALL_TEAMS: GrowOnlyCache[str, str] = GrowOnlyCache(ttl=3600.0)
-
-
 async def _ensure_member(request: Request, team_id: str, user_id: str) -> None:
-    if MEMBERS.get((team_id, user_id)) is not None:
+    # Memberships only ever begin, so a member once seen is remembered (for a while).
+    state = commands_state(request)
+    if (team_id, user_id) in state.members:
         return
-    async with resources_of(request).require_engine().connect() as conn:
-        MEMBERS.put((team_id, user_id), await role_in_team(conn, team_id, user_id))
+    async with state.engine.connect() as conn:
+        state.members[team_id, user_id] = await role_in_team(conn, team_id, user_id)
 
 
 async def _member_team(request: Request, user_id: str) -> str:
@@ -77,9 +73,10 @@ async def _member_team(request: Request, user_id: str) -> str:
 
 async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
     call_id = path_uuid(request, "call_id")
-    team_id = CALL_TEAMS.get(call_id)
+    state = commands_state(request)
+    team_id = state.call_teams.get(call_id)  # a call never changes team
     if team_id is None:
-        async with resources_of(request).require_engine().connect() as conn:
+        async with state.engine.connect() as conn:
             row = (
                 await conn.execute(
                     sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
@@ -88,7 +85,7 @@ async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
         if row is None:
             raise Problem(404, "unknown_call", "no such call")
         team_id = str(row.team_id)
-        CALL_TEAMS.put(call_id, team_id)
+        state.call_teams[call_id] = team_id
     await _ensure_member(request, team_id, user_id)
     return call_id, team_id
 
@@ -122,7 +119,7 @@ async def start_call(request: Request) -> Response:
 async def _check_invitees(request: Request, team_id: str, invitees: tuple[str, ...]) -> None:
     if not invitees:
         return
-    async with resources_of(request).require_engine().connect() as conn:
+    async with commands_state(request).engine.connect() as conn:
         found = set(
             (
                 await conn.execute(
@@ -165,8 +162,7 @@ def _call_command(kind: str) -> Any:
 
 async def submit(request: Request, submission: Submission) -> Response:
     """Append the command (once per Idempotency-Key), then answer 202 or, if asked, the outcome."""
-    resources = resources_of(request)
-    engine = resources.require_engine()
+    engine = commands_state(request).engine
     key = idempotency.validate_key(request.headers.get("idempotency-key"))
     wait = _requested_wait(request)
     command_id = str(uuid.uuid4())
@@ -194,14 +190,14 @@ async def submit(request: Request, submission: Submission) -> Response:
 
 
 async def _append(request: Request, submission: Submission, command_id: str) -> dict[str, Any]:
-    resources = resources_of(request)
+    state = commands_state(request)
     payload = submission.payload
     answer: dict[str, Any] = {"command_id": command_id}
     if isinstance(payload, StartCall):
         call_id = call_id_for(command_id)
         payload = msgspec.structs.replace(payload, call_id=call_id)
         answer["call_id"] = call_id
-        async with resources.require_engine().begin() as conn:
+        async with state.engine.begin() as conn:
             await conn.execute(
                 insert(call_directory)
                 .values(call_id=call_id, team_id=submission.team_id)
@@ -214,14 +210,14 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
         received_at=format_time(datetime.now(UTC)),
         data=payload,
     )
-    publisher: CommandPublisher = resources.extras["publisher"]
     try:
-        position = await publisher.append(submission.team_id, MAPPER.command_to_bytes(command))
+        position = await state.publisher.append(
+            submission.team_id, MAPPER.command_to_bytes(command)
+        )
     except KafkaUnavailable as exc:
         raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
     answer["position"] = position
-    pending: PendingRecorder = resources.extras["pending"]
-    pending.record(command_id, submission.team_id, submission.user_id, position)
+    state.pending.record(command_id, submission.team_id, submission.user_id, position)
     return answer
 
 
@@ -240,8 +236,7 @@ def _requested_wait(request: Request) -> float:
 async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Response:
     if wait <= 0:
         return JSONResponse(answer, status_code=202)
-    waiter: OutcomeWaiter = resources_of(request).extras["outcomes"]
-    row = await waiter.wait(answer["command_id"], wait)
+    row = await commands_state(request).outcomes.wait(answer["command_id"], wait)
     if row is None:
         return JSONResponse({**answer, "status": "pending"}, status_code=202)
     decided = {**answer, **outcome_body(row)}
@@ -254,7 +249,7 @@ async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Resp
 async def get_command(request: Request) -> Response:
     user_id = caller(request)
     command_id = path_uuid(request, "command_id")
-    row = await load_outcome(resources_of(request).require_engine(), command_id)
+    row = await load_outcome(commands_state(request).engine, command_id)
     if row is None or str(row.actor) != user_id:
         raise Problem(404, "unknown_command", "no command with this id is yours")
     return JSONResponse(outcome_body(row))

@@ -14,8 +14,9 @@ from starlette.routing import Route
 
 from auth.memberships import role_in_team
 from commands.accounts import Email
+from commands.state import commands_state
 from commands.tables import memberships, teams, users
-from web.auth import caller, resources_of
+from web.auth import caller
 from web.bodies import decode_body
 from web.errors import Problem
 from web.paths import path_uuid
@@ -33,7 +34,7 @@ async def create_team(request: Request) -> Response:
     user_id = caller(request)
     body = await decode_body(request, NewTeam)
     team_id = str(uuid.uuid4())
-    async with resources_of(request).require_engine().begin() as conn:
+    async with commands_state(request).engine.begin() as conn:
         await conn.execute(
             sa.insert(teams).values(team_id=team_id, name=body.name, owner_id=user_id)
         )
@@ -47,7 +48,7 @@ async def add_member(request: Request) -> Response:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
     body = await decode_body(request, NewMember)
-    async with resources_of(request).require_engine().begin() as conn:
+    async with commands_state(request).engine.begin() as conn:
         if await role_in_team(conn, team_id, user_id) != "owner":
             raise Problem(403, "not_owner", "only the team's owner adds members")
         member = (
@@ -68,7 +69,7 @@ async def add_member(request: Request) -> Response:
 async def list_members(request: Request) -> Response:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
-    async with resources_of(request).require_engine().connect() as conn:
+    async with commands_state(request).engine.connect() as conn:
         await role_in_team(conn, team_id, user_id)
         rows = await conn.execute(
             sa.select(memberships.c.user_id, users.c.display_name, memberships.c.role)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ from schemas.topics import Topics
 
 DEFAULT_PARTITIONS = 12
 STACK_FILE = "stack.json"
+#: Where each process listens unless CHORUS_<NAME>_PORT says otherwise.
+DEFAULT_PORTS = {"commands": 8000, "queries": 8001, "media": 8002, "worker": 8003}
+#: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
+MAX_SSE_KEEPALIVE_SECONDS = 15.0
 
 
 def default_data_dir() -> Path:
@@ -20,18 +25,30 @@ def default_data_dir() -> Path:
     return Path(base) / "chorus"
 
 
+def default_cache_dir() -> Path:
+    """The per-user cache of Chorus (XDG), where the broker's jars are kept."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "chorus"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a Chorus process needs to know about its surroundings."""
 
     data_dir: Path = field(default_factory=default_data_dir)
+    cache_dir: Path = field(default_factory=default_cache_dir)
     host: str = "127.0.0.1"
-    commands_port: int = 8000
-    queries_port: int = 8001
-    media_port: int = 8002
+    commands_port: int = DEFAULT_PORTS["commands"]
+    queries_port: int = DEFAULT_PORTS["queries"]
+    media_port: int = DEFAULT_PORTS["media"]
+    worker_port: int = DEFAULT_PORTS["worker"]
     kafka_bootstrap: str | None = None
+    # True when CHORUS_KAFKA named the cluster, False when a stack file did (or nothing did):
+    # `chorus up` starts its own broker unless told otherwise, whatever an old stack file says.
+    kafka_explicit: bool = False
     kafka_port: int | None = None
     database_url: str | None = None
+    database_explicit: bool = False  # CHORUS_DATABASE_URL, as kafka_explicit
     database_port: int | None = None
     partitions: int = DEFAULT_PARTITIONS
     topics: Topics = field(default_factory=Topics)
@@ -40,31 +57,75 @@ class Settings:
     presence_ttl_seconds: float = 30.0
     worker_id: str = "chorus-worker"
     faults: str = ""  # fault points to turn on, e.g. "decider.after_events_acked=crash@5"
+    sse_keepalive_seconds: float = MAX_SSE_KEEPALIVE_SECONDS
+    # The whole environment these settings were read from: child processes inherit it.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Build settings from the environment; a local stack's file fills what is unset."""
         e = dict(os.environ if env is None else env)
-        data_dir = Path(e["CHORUS_DATA_DIR"]) if e.get("CHORUS_DATA_DIR") else default_data_dir()
+        data_dir = Path(e["CHORUS_DATA_DIR"]) if e.get("CHORUS_DATA_DIR") else _data_dir(e)
         stack = read_stack_file(data_dir)
         return cls(
             data_dir=data_dir,
+            cache_dir=_cache_dir(e),
             host=e.get("CHORUS_HOST", "127.0.0.1"),
-            commands_port=_int(e, "CHORUS_COMMANDS_PORT", 8000),
-            queries_port=_int(e, "CHORUS_QUERIES_PORT", 8001),
-            media_port=_int(e, "CHORUS_MEDIA_PORT", 8002),
+            commands_port=_int(e, "CHORUS_COMMANDS_PORT", DEFAULT_PORTS["commands"]),
+            queries_port=_int(e, "CHORUS_QUERIES_PORT", DEFAULT_PORTS["queries"]),
+            media_port=_int(e, "CHORUS_MEDIA_PORT", DEFAULT_PORTS["media"]),
+            worker_port=_int(e, "CHORUS_WORKER_PORT", DEFAULT_PORTS["worker"]),
             kafka_bootstrap=e.get("CHORUS_KAFKA") or stack.get("kafka"),
+            kafka_explicit=bool(e.get("CHORUS_KAFKA")),
             kafka_port=_opt_int(e, "CHORUS_KAFKA_PORT"),
             database_url=e.get("CHORUS_DATABASE_URL") or stack.get("database_url"),
+            database_explicit=bool(e.get("CHORUS_DATABASE_URL")),
             database_port=_opt_int(e, "CHORUS_DATABASE_PORT"),
             partitions=_int(e, "CHORUS_PARTITIONS", DEFAULT_PARTITIONS),
             topics=Topics(prefix=e.get("CHORUS_TOPIC_PREFIX", "chorus")),
             secret=e.get("CHORUS_SECRET") or None,
             token_ttl_seconds=_int(e, "CHORUS_TOKEN_TTL", 12 * 3600),
-            presence_ttl_seconds=float(e.get("CHORUS_PRESENCE_TTL", "30")),
+            presence_ttl_seconds=_float(e, "CHORUS_PRESENCE_TTL", 30.0),
             worker_id=e.get("CHORUS_WORKER_ID", "chorus-worker"),
             faults=e.get("CHORUS_FAULTS", ""),
+            sse_keepalive_seconds=min(
+                MAX_SSE_KEEPALIVE_SECONDS,
+                _float(e, "CHORUS_SSE_KEEPALIVE", MAX_SSE_KEEPALIVE_SECONDS),
+            ),
+            environment=e,
         )
+
+    def child_environment(self) -> dict[str, str]:
+        """The environment of a child process that should see these settings.
+
+        It inherits what these settings were read from (PATH, HOME, variables of other tools)
+        with every setting written over it, so `from_env` in the child reads the same values.
+        """
+        return {**self.environment, **self.as_env()}
+
+    def as_env(self) -> dict[str, str]:
+        """The CHORUS_* variables that `from_env` reads back as these settings."""
+        env = {
+            "CHORUS_DATA_DIR": str(self.data_dir),
+            "CHORUS_HOST": self.host,
+            "CHORUS_COMMANDS_PORT": str(self.commands_port),
+            "CHORUS_QUERIES_PORT": str(self.queries_port),
+            "CHORUS_MEDIA_PORT": str(self.media_port),
+            "CHORUS_WORKER_PORT": str(self.worker_port),
+            "CHORUS_KAFKA": self.kafka_bootstrap,
+            "CHORUS_KAFKA_PORT": _text(self.kafka_port),
+            "CHORUS_DATABASE_URL": self.database_url,
+            "CHORUS_DATABASE_PORT": _text(self.database_port),
+            "CHORUS_PARTITIONS": str(self.partitions),
+            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
+            "CHORUS_SECRET": self.secret,
+            "CHORUS_TOKEN_TTL": str(self.token_ttl_seconds),
+            "CHORUS_PRESENCE_TTL": repr(self.presence_ttl_seconds),
+            "CHORUS_WORKER_ID": self.worker_id,
+            "CHORUS_SSE_KEEPALIVE": repr(self.sse_keepalive_seconds),
+            "CHORUS_FAULTS": self.faults,
+        }
+        return {name: value for name, value in env.items() if value is not None}
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
@@ -111,6 +172,30 @@ def write_stack_file(data_dir: Path, content: dict[str, Any]) -> None:
     tmp = data_dir / (STACK_FILE + ".tmp")
     tmp.write_text(json.dumps(content, indent=2))
     tmp.replace(data_dir / STACK_FILE)
+
+
+def _data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME")
+    return Path(base) / "chorus" if base else default_data_dir()
+
+
+def _cache_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CACHE_HOME")
+    return Path(base) / "chorus" if base else default_cache_dir()
+
+
+def _text(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, not {raw!r}") from exc
 
 
 def _int(env: dict[str, str], name: str, default: int) -> int:

@@ -23,6 +23,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from adapters.errors import InfraError
+from config.settings import default_cache_dir
 
 KAFKA_VERSION = "3.9.2"
 HERE = Path(__file__).resolve().parent
@@ -41,12 +42,6 @@ JVM_OPTIONS = (
     "-XX:+ExitOnOutOfMemoryError",
     "-Djava.awt.headless=true",
 )
-
-
-def default_cache_dir() -> Path:
-    """The per-user cache of Chorus (XDG), where the broker's jars are kept."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "chorus"
 
 
 def kafka_libs(cache_dir: Path | None = None) -> Path:

@@ -51,10 +51,6 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequested(signal.Signals(signum).name)
 
 
-def worker_port() -> int:
-    return int(os.environ.get("CHORUS_WORKER_PORT", "8003"))
-
-
 def run_up(settings: Settings) -> int:
     """Start Kafka, PostgreSQL, topics, migrations, the worker and the three services."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -73,8 +69,11 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = settings.secret or load_or_create_secret(data_dir)
-    bootstrap = os.environ.get("CHORUS_KAFKA") or _start_kafka(settings, stack)
-    database_url = os.environ.get("CHORUS_DATABASE_URL") or _start_postgres(settings, stack)
+    # A stack file left by an earlier run names servers that are gone: only explicit ones count.
+    bootstrap = settings.kafka_bootstrap if settings.kafka_explicit else None
+    bootstrap = bootstrap or _start_kafka(settings, stack)
+    database_url = settings.database_url if settings.database_explicit else None
+    database_url = database_url or _start_postgres(settings, stack)
     write_stack_file(data_dir, {"kafka": bootstrap, "database_url": database_url})
     os.chmod(data_dir / "stack.json", 0o600)
     stack.callback(lambda: (data_dir / "stack.json").unlink(missing_ok=True))
@@ -83,15 +82,11 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     migrate(database_url)
     print(f"chorus: topics and database ready ({settings.partitions} partitions)", flush=True)
 
-    env = {
-        **os.environ,
-        "CHORUS_KAFKA": bootstrap,
-        "CHORUS_DATABASE_URL": database_url,
-        "CHORUS_SECRET": secret,
-        "CHORUS_DATA_DIR": str(data_dir),
-    }
+    env = settings.with_(
+        kafka_bootstrap=bootstrap, database_url=database_url, secret=secret
+    ).child_environment()
     specs = [
-        ServiceSpec("worker", worker_port()),
+        ServiceSpec("worker", settings.worker_port),
         ServiceSpec("commands", settings.commands_port),
         ServiceSpec("queries", settings.queries_port),
         ServiceSpec("media", settings.media_port),

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
-from prometheus_client import Gauge
 from starlette.applications import Starlette
 
 from config.settings import Settings
 from queries import live, reads
-from queries.hub import ChangeHub
 from queries.openapi import OPERATIONS
+from queries.state import open_queries_state
 from web.openapi import openapi_route
-from web.service import Resources, build_service
-
-
-@asynccontextmanager
-async def _live_path(app: Starlette, resources: Resources) -> AsyncIterator[None]:
-    hub = ChangeHub(resources.require_engine(), resources.settings.require_database())
-    await hub.start()
-    resources.extras["hub"] = hub
-    clients = Gauge(
-        "chorus_live_clients", "Connected live-query clients", registry=resources.registry
-    )
-    clients.set_function(hub.clients)
-    try:
-        yield
-    finally:
-        await hub.close()
+from web.service import build_service, database_ready, kafka_ready
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -37,5 +18,6 @@ def create_app(settings: Settings) -> Starlette:
         "queries",
         settings,
         routes=[*reads.routes, *live.routes, openapi_route("Chorus queries", OPERATIONS)],
-        extra=_live_path,
+        open_state=open_queries_state,
+        checks={"kafka": kafka_ready, "database": database_ready},
     )

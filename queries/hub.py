@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.engines import CHANGES_CHANNEL
+from db.engines import CHANGES_CHANNEL, OUTCOMES_CHANNEL
+from queries.decisions import Decisions
 from queries.tables import rm_changes, rm_positions
 from schemas.sse import encode_event
 
@@ -73,6 +74,8 @@ class ChangeHub:
     engine: AsyncEngine
     database_url: str
     queue_limit: int = 1000
+    # The same connection hears the worker's recorded outcomes, for `?after=c<p>.<offset>`.
+    decisions: Decisions = field(default_factory=Decisions)
     _subscribers: dict[str, set[Subscriber]] = field(default_factory=dict)
     _fetched: dict[str, int] = field(default_factory=dict)
     _fetching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
@@ -216,10 +219,14 @@ class ChangeHub:
                     conninfo, autocommit=True, connect_timeout=3
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
                     for team_id in list(self._subscribers):
                         self._kick(team_id)  # catch up what passed while not listening
                     async for notice in conn.notifies():
-                        self._notified(notice.payload)
+                        if notice.channel == OUTCOMES_CHANNEL:
+                            self.decisions.recorded(notice.payload)
+                        else:
+                            self._notified(notice.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

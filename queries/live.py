@@ -8,7 +8,6 @@ stream sends each seq once by skipping whatever is not past the position already
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -22,27 +21,23 @@ from queries.reads import (
     presence_of,
     team_position,
 )
+from queries.state import queries_state
 from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event
-from web.auth import caller, resources_of
+from web.auth import caller
 from web.paths import path_uuid
-
-
-def keepalive_seconds() -> float:
-    """How often a quiet stream sends a comment (at most 15 s, for proxies)."""
-    return min(15.0, float(os.environ.get("CHORUS_SSE_KEEPALIVE", "15")))
 
 
 async def live(request: Request) -> Response:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
-    resources = resources_of(request)
-    await ensure_member_cached(resources.require_engine(), team_id, user_id)
-    hub: ChangeHub = resources.extras["hub"]
+    state = queries_state(request)
+    await ensure_member_cached(state, team_id, user_id)
+    hub = state.hub
     subscriber = await hub.subscribe(team_id)
     resume = _last_event_id(request)
     return StreamingResponse(
-        _stream(request, hub, subscriber, resume),
+        _stream(request, hub, subscriber, resume, state.settings.sse_keepalive_seconds),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -54,13 +49,17 @@ def _last_event_id(request: Request) -> int | None:
 
 
 async def _stream(
-    request: Request, hub: ChangeHub, subscriber: Subscriber, resume: int | None
+    request: Request,
+    hub: ChangeHub,
+    subscriber: Subscriber,
+    resume: int | None,
+    keepalive: float,
 ) -> AsyncIterator[bytes]:
+    """The opening, then each change; a comment when quiet for `keepalive` seconds (proxies)."""
     try:
         sent, opening = await _opening(request, hub, subscriber, resume)
         for chunk in opening:
             yield chunk
-        keepalive = keepalive_seconds()
         while True:
             try:
                 change = await asyncio.wait_for(subscriber.queue.get(), keepalive)
@@ -94,7 +93,7 @@ async def _opening(
 
 
 async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
-    engine = resources_of(request).require_engine()
+    engine = queries_state(request).engine
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from typing import Any
 
 import sqlalchemy as sa
 from starlette.requests import Request
 
-from queries.hub import ChangeHub
+from queries.hub import RECHECK_SECONDS
+from queries.state import QueriesState, queries_state
 from queries.tables import command_outcomes
 from schemas.positions import CommandPosition, parse_position
-from web.auth import resources_of
 from web.errors import Problem
 
 AFTER_TIMEOUT_SECONDS = 10.0
-POLL_SECONDS = 0.005
 
 
 async def wait_for_position(request: Request, team_id: str) -> None:
@@ -26,39 +27,59 @@ async def wait_for_position(request: Request, team_id: str) -> None:
         position = parse_position(raw)
     except ValueError as exc:
         raise Problem(400, "bad_position", f"{raw!r} is not a position Chorus gave") from exc
+    state = queries_state(request)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + AFTER_TIMEOUT_SECONDS
     if isinstance(position, CommandPosition):
-        seq = await _decided_seq(request, team_id, position, deadline)
+        seq = await _decided_seq(state, team_id, position, deadline)
     else:
         seq = position
-    hub: ChangeHub = resources_of(request).extras["hub"]
-    if not await hub.reached(team_id, seq, max(0.0, deadline - loop.time())):
+    if not await state.hub.reached(team_id, seq, max(0.0, deadline - loop.time())):
         raise _too_slow(raw)
 
 
 async def _decided_seq(
-    request: Request, team_id: str, position: CommandPosition, deadline: float
+    state: QueriesState, team_id: str, position: CommandPosition, deadline: float
 ) -> int:
-    """The team seq a command's decision reached, once it is decided."""
+    """The team seq a command's decision reached, once the worker has recorded it."""
     text = f"c{position.partition}.{position.offset}"
-    engine = resources_of(request).require_engine()
     loop = asyncio.get_running_loop()
-    while True:
-        async with engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(command_outcomes.c.status, command_outcomes.c.position).where(
-                        command_outcomes.c.command_position == text,
-                        command_outcomes.c.team_id == team_id,
-                    )
+    row = await _outcome(state, team_id, text)
+    while not _decided(row):
+        # The command's id is known once its pending row exists; until then any outcome wakes.
+        with state.hub.decisions.waiting(None if row is None else row.command_id) as woken:
+            # Read again now that the wait is registered: an outcome recorded since the last
+            # read is seen here, one recorded after this read wakes the wait.
+            row = await _outcome(state, team_id, text)
+            if _decided(row):
+                break
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise _too_slow(text)
+            # A notification lost while the listener reconnects is covered by looking again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(woken, min(remaining, RECHECK_SECONDS))
+    return int(row.position)
+
+
+def _decided(row: Any) -> bool:
+    return row is not None and row.status != "pending"
+
+
+async def _outcome(state: QueriesState, team_id: str, command_position: str) -> Any:
+    async with state.engine.connect() as conn:
+        return (
+            await conn.execute(
+                sa.select(
+                    command_outcomes.c.command_id,
+                    command_outcomes.c.status,
+                    command_outcomes.c.position,
+                ).where(
+                    command_outcomes.c.command_position == command_position,
+                    command_outcomes.c.team_id == team_id,
                 )
-            ).first()
-        if row is not None and row.status != "pending":
-            return int(row.position)
-        if loop.time() >= deadline:
-            raise _too_slow(text)
-        await asyncio.sleep(POLL_SECONDS)
+            )
+        ).first()
 
 
 def _too_slow(position: str) -> Problem:

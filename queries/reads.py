@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.cache import GrowOnlyCache
 from auth.memberships import role_in_team
 from queries.positions import wait_for_position
+from queries.state import QueriesState, queries_state
 from queries.tables import rm_calls, rm_members, rm_positions
-from web.auth import caller, resources_of
+from web.auth import caller
 from web.errors import Problem
 from web.paths import path_uuid
 
@@ -24,17 +24,13 @@ async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> No
     await role_in_team(conn, team_id, user_id)
 
 
-# A membership never ends (the contract has no way to leave a team), so it is safe to remember.
-MEMBERS: GrowOnlyCache[tuple[str, str], bool] = GrowOnlyCache(ttl=60.0)
-
-
-async def ensure_member_cached(engine: AsyncEngine, team_id: str, user_id: str) -> None:
+async def ensure_member_cached(state: QueriesState, team_id: str, user_id: str) -> None:
     """`ensure_member`, asking the database only the first time a member is seen."""
-    if MEMBERS.get((team_id, user_id)):
+    # A membership never ends (the contract has no way to leave a team): safe to remember.
+    if (team_id, user_id) in state.members:
         return
-    async with engine.connect() as conn:
-        await ensure_member(conn, team_id, user_id)
-    MEMBERS.put((team_id, user_id), True)
+    async with state.engine.connect() as conn:
+        state.members[team_id, user_id] = await role_in_team(conn, team_id, user_id)
 
 
 async def team_position(conn: AsyncConnection, team_id: str) -> int:
@@ -64,14 +60,14 @@ async def calls_of(conn: AsyncConnection, team_id: str, state: str | None) -> li
 async def _authorised_team(request: Request) -> str:
     user_id = caller(request)
     team_id = path_uuid(request, "team_id")
-    await ensure_member_cached(resources_of(request).require_engine(), team_id, user_id)
+    await ensure_member_cached(queries_state(request), team_id, user_id)
     await wait_for_position(request, team_id)
     return team_id
 
 
 async def get_presence(request: Request) -> Response:
     team_id = await _authorised_team(request)
-    engine = resources_of(request).require_engine()
+    engine = queries_state(request).engine
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -85,7 +81,7 @@ async def get_calls(request: Request) -> Response:
     if state not in (None, "active", "ended"):
         raise Problem(422, "invalid_query", "state must be 'active' or 'ended'")
     team_id = await _authorised_team(request)
-    engine = resources_of(request).require_engine()
+    engine = queries_state(request).engine
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="REPEATABLE READ")
         async with conn.begin():
@@ -97,7 +93,7 @@ async def get_calls(request: Request) -> Response:
 async def get_call(request: Request) -> Response:
     user_id = caller(request)
     call_id = path_uuid(request, "call_id")
-    engine = resources_of(request).require_engine()
+    engine = queries_state(request).engine
     async with engine.connect() as conn:
         team_id = (
             await conn.execute(sa.select(rm_calls.c.team_id).where(rm_calls.c.call_id == call_id))

@@ -19,10 +19,8 @@ from streams.outcomes import PostgresOutcomeRecorder
 from streams.projector import install_projector
 from web.health import run_checks
 
-DEFAULT_WORKER_PORT = 8003
 
-
-def create_worker_app(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> faust.App:
+def create_worker_app(settings: Settings) -> faust.App:
     """Build the Faust app; it connects only when a worker starts it."""
     bootstrap = settings.require_kafka()
     app = _faust_app(settings, bootstrap, web_port)
@@ -56,7 +54,7 @@ def _faust_app(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
         topic_partitions=settings.partitions,
         topic_allow_declare=False,
         web_host=settings.host,
-        web_port=web_port,
+        web_port=settings.worker_port,
         # The command-to-screen path is latency-bound: do not wait for batches to fill.
         broker_commit_interval=0.2,
         # A worker that dies hands its partitions over within seconds, not a minute.
@@ -111,8 +109,8 @@ def add_pages(
         return web.bytes(generate_latest(registry), content_type=media_type)
 
 
-def run_worker(settings: Settings, web_port: int = DEFAULT_WORKER_PORT) -> None:
+def run_worker(settings: Settings) -> None:
     """Run a worker until SIGINT or SIGTERM."""
-    app = create_worker_app(settings, web_port)
+    app = create_worker_app(settings)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
     worker.execute_from_commandline()

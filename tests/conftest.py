@@ -7,7 +7,6 @@ unit tests alone requests neither fixture, so it starts nothing.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import tempfile
 import uuid
@@ -18,6 +17,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from adapters.kafka import ensure_topics
+from config.settings import Settings
 from devstack.broker import KafkaBroker
 from devstack.database import LocalPostgres, create_database, drop_database
 from schemas.topics import Topics
@@ -39,9 +39,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Bootstrap address of the session's broker (CHORUS_KAFKA, or one started here)."""
-    external = os.environ.get("CHORUS_KAFKA")
-    if external:
-        yield external
+    # Only a server named explicitly: a `chorus up` stack file is not the tests' to use.
+    settings = Settings.from_env()
+    if settings.kafka_explicit and settings.kafka_bootstrap:
+        yield settings.kafka_bootstrap
         return
     broker = KafkaBroker(tmp_path_factory.mktemp("kafka"))
     try:
@@ -53,9 +54,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def database_url() -> Iterator[str]:
     """URL of the session's `chorus` database (CHORUS_DATABASE_URL, or a cluster started here)."""
-    external = os.environ.get("CHORUS_DATABASE_URL")
-    if external:
-        yield external
+    settings = Settings.from_env()
+    if settings.database_explicit and settings.database_url:
+        yield settings.database_url
         return
     # Not under pytest's basetemp: run as root the server is the `postgres` user, which must be
     # able to traverse to the cluster, and pytest closes its folders again (0700) at each start.

@@ -2,38 +2,18 @@
 
 from __future__ import annotations
 
-import time
-
 from starlette.requests import Request
 
-from auth.tokens import Identity, InvalidToken, bearer_token, verify_token
+from auth.tokens import InvalidToken, bearer_token
 from web.errors import Problem
-from web.service import Resources
-
-
-def resources_of(request: Request) -> Resources:
-    resources = request.app.state.resources
-    assert isinstance(resources, Resources)
-    return resources
-
-
-# Verifying a signature costs more than the rest of a small request; a token verified once is
-# remembered until its expiry (bounded, so forged tokens cannot grow it without limit).
-_VERIFIED: dict[str, Identity] = {}
-_VERIFIED_MAX = 50_000
+from web.service import ServiceState, state_of
 
 
 def caller(request: Request) -> str:
     """The user id of a valid bearer token, or a 401 Problem."""
+    tokens = state_of(request, ServiceState).tokens
     try:
-        token = bearer_token(request.headers.get("authorization"))
-        identity = _VERIFIED.get(token)
-        if identity is None or identity.expires_at <= time.time():
-            secret = resources_of(request).settings.require_secret()
-            identity = verify_token(secret, token)
-            if len(_VERIFIED) >= _VERIFIED_MAX:
-                _VERIFIED.clear()
-            _VERIFIED[token] = identity
+        identity = tokens.identity(bearer_token(request.headers.get("authorization")))
     except InvalidToken as exc:
         raise Problem(
             401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}

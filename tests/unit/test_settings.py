@@ -12,6 +12,7 @@ from config.settings import (
     STACK_FILE,
     Settings,
     SettingsError,
+    default_cache_dir,
     default_data_dir,
     read_stack_file,
     write_stack_file,
@@ -35,8 +36,10 @@ def test_defaults_with_an_empty_environment(tmp_path: Path) -> None:
         8001,
         8002,
     )
+    assert settings.worker_port == 8003
     assert settings.kafka_bootstrap is None
     assert settings.database_url is None
+    assert not settings.kafka_explicit and not settings.database_explicit
     assert settings.kafka_port is None and settings.database_port is None
     assert settings.partitions == DEFAULT_PARTITIONS
     assert settings.topics == Topics()
@@ -44,6 +47,7 @@ def test_defaults_with_an_empty_environment(tmp_path: Path) -> None:
     assert settings.token_ttl_seconds == 12 * 3600
     assert settings.presence_ttl_seconds == 30.0
     assert settings.worker_id == "chorus-worker"
+    assert settings.sse_keepalive_seconds == 15.0
 
 
 def test_every_variable_is_read(tmp_path: Path) -> None:
@@ -63,6 +67,9 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "CHORUS_TOKEN_TTL": "60",
         "CHORUS_PRESENCE_TTL": "2.5",
         "CHORUS_WORKER_ID": "w2",
+        "CHORUS_WORKER_PORT": "9003",
+        "CHORUS_SSE_KEEPALIVE": "0.5",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
     settings = Settings.from_env(env)
     assert settings.host == "0.0.0.0"
@@ -81,6 +88,15 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.token_ttl_seconds == 60
     assert settings.presence_ttl_seconds == 2.5
     assert settings.worker_id == "w2"
+    assert settings.worker_port == 9003
+    assert settings.sse_keepalive_seconds == 0.5
+    assert settings.cache_dir == tmp_path / "cache" / "chorus"
+    assert settings.kafka_explicit and settings.database_explicit
+
+
+def test_the_keepalive_is_at_most_fifteen_seconds(tmp_path: Path) -> None:
+    env = {"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_SSE_KEEPALIVE": "60"}
+    assert Settings.from_env(env).sse_keepalive_seconds == 15.0
 
 
 def test_empty_values_count_as_unset(tmp_path: Path) -> None:
@@ -98,10 +114,18 @@ def test_empty_values_count_as_unset(tmp_path: Path) -> None:
     assert settings.secret is None
 
 
-@pytest.mark.parametrize("name", ["CHORUS_COMMANDS_PORT", "CHORUS_PARTITIONS", "CHORUS_KAFKA_PORT"])
+@pytest.mark.parametrize(
+    "name", ["CHORUS_COMMANDS_PORT", "CHORUS_PARTITIONS", "CHORUS_KAFKA_PORT", "CHORUS_WORKER_PORT"]
+)
 def test_a_malformed_number_names_the_variable(tmp_path: Path, name: str) -> None:
     with pytest.raises(SettingsError, match=f"{name} must be a whole number, not 'twelve'"):
         Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), name: "twelve"})
+
+
+@pytest.mark.parametrize("name", ["CHORUS_PRESENCE_TTL", "CHORUS_SSE_KEEPALIVE"])
+def test_a_malformed_duration_names_the_variable(tmp_path: Path, name: str) -> None:
+    with pytest.raises(SettingsError, match=f"{name} must be a number, not 'soon'"):
+        Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), name: "soon"})
 
 
 def test_the_stack_file_fills_what_the_environment_leaves_unset(tmp_path: Path) -> None:
@@ -110,10 +134,13 @@ def test_the_stack_file_fills_what_the_environment_leaves_unset(tmp_path: Path) 
     settings = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)})
     assert settings.kafka_bootstrap == "127.0.0.1:1234"
     assert settings.database_url == url
+    assert not settings.kafka_explicit and not settings.database_explicit
 
     overridden = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_KAFKA": "other:9"})
     assert overridden.kafka_bootstrap == "other:9"
+    assert overridden.kafka_explicit
     assert overridden.database_url == url
+    assert not overridden.database_explicit
 
 
 def test_stack_file_round_trip_and_unreadable_files(tmp_path: Path) -> None:
@@ -148,6 +175,35 @@ def test_with_changes_a_copy_only() -> None:
         settings.with_(no_such_field=1)
 
 
+def test_a_child_reads_the_same_settings_and_inherits_the_rest(tmp_path: Path) -> None:
+    env = {
+        "PATH": "/opt/bin",
+        "OTHER_TOOL": "kept",
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_KAFKA": "k:9092",
+        "CHORUS_SSE_KEEPALIVE": "0.25",
+        "CHORUS_PRESENCE_TTL": "2.5",
+        "CHORUS_TOKEN_TTL": "60",
+        "CHORUS_TOPIC_PREFIX": "dev",
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    parent = Settings.from_env(env).with_(
+        database_url="postgresql+psycopg://u:p@h/d", secret="s3cret", worker_port=9003
+    )
+    child_env = parent.child_environment()
+    assert child_env["PATH"] == "/opt/bin" and child_env["OTHER_TOOL"] == "kept"
+    child = Settings.from_env(child_env)
+    assert child == parent.with_(database_explicit=True)
+    assert child.cache_dir == tmp_path / "cache" / "chorus"
+
+
+def test_settings_not_read_from_an_environment_pass_only_themselves_on() -> None:
+    env = Settings(data_dir=Path("/x")).child_environment()
+    assert "CHORUS_KAFKA" not in env and "CHORUS_SECRET" not in env
+    assert env["CHORUS_DATA_DIR"] == "/x"
+    assert all(name.startswith("CHORUS_") for name in env)
+
+
 def test_the_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert default_data_dir() == tmp_path / "chorus"
@@ -155,3 +211,12 @@ def test_the_default_data_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_p
     monkeypatch.delenv("XDG_DATA_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_data_dir() == tmp_path / "home" / ".local" / "share" / "chorus"
+
+
+def test_the_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "chorus"
+    assert Settings.from_env({}).cache_dir == tmp_path / "chorus"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "chorus"

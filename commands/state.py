@@ -1,0 +1,64 @@
+"""What the commands service holds while it runs: its connections, listeners and caches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from cachetools import TTLCache
+from prometheus_client import CollectorRegistry
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import Request
+
+from auth.cache import VerifiedTokens, call_team_cache, membership_cache
+from commands.outcomes import OutcomeWaiter
+from commands.pending import PendingRecorder
+from commands.publisher import CommandPublisher
+from config.settings import Settings
+from web.service import ServiceState, database_engine, state_of
+
+
+@dataclass
+class CommandsState(ServiceState):
+    engine: AsyncEngine
+    publisher: CommandPublisher
+    outcomes: OutcomeWaiter
+    pending: PendingRecorder
+    members: TTLCache[tuple[str, str], str]  # (team id, user id) -> role
+    call_teams: TTLCache[str, str]  # call id -> team id
+
+
+@asynccontextmanager
+async def open_commands_state(
+    settings: Settings, registry: CollectorRegistry
+) -> AsyncIterator[CommandsState]:
+    """Connect to the database and Kafka and start the listeners; all closed on exit."""
+    async with AsyncExitStack() as stack:
+        engine = await stack.enter_async_context(database_engine(settings))
+        publisher = await asyncio.to_thread(
+            CommandPublisher, settings.require_kafka(), settings.topics.commands
+        )
+        stack.push_async_callback(asyncio.to_thread, publisher.close)
+        outcomes = OutcomeWaiter(engine, settings.require_database())
+        await outcomes.start()
+        stack.push_async_callback(outcomes.close)
+        pending = PendingRecorder(engine)
+        pending.start()
+        stack.push_async_callback(pending.close)
+        yield CommandsState(
+            settings=settings,
+            tokens=VerifiedTokens(settings.require_secret),
+            engine=engine,
+            publisher=publisher,
+            outcomes=outcomes,
+            pending=pending,
+            members=membership_cache(),
+            call_teams=call_team_cache(),
+        )
+
+
+def commands_state(request: Request) -> CommandsState:
+    """The state of the commands service serving `request`."""
+    return state_of(request, CommandsState)

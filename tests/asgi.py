@@ -1,0 +1,24 @@
+"""Starlette apps run in-process for unit tests: lifespan started, requests through httpx."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from starlette.applications import Starlette
+
+
+@asynccontextmanager
+async def started(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` while its lifespan runs (started on entry, shut down on exit)."""
+    async with app.router.lifespan_context(app), serving(app) as client:
+        yield client
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of `app` without its lifespan (as between process start and readiness)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        yield client
