@@ -23,7 +23,7 @@ from web.health import run_checks
 def create_worker_app(settings: Settings) -> faust.App:
     """Build the Faust app; it connects only when a worker starts it."""
     bootstrap = settings.require_kafka()
-    app = _faust_app(settings, bootstrap, web_port)
+    app = _faust_app(settings, bootstrap)
     registry = CollectorRegistry()
     engine = make_engine(settings.database_url) if settings.database_url else None
     add_pages(app, bootstrap, engine, registry)
@@ -45,7 +45,7 @@ def create_worker_app(settings: Settings) -> faust.App:
     return app
 
 
-def _faust_app(settings: Settings, bootstrap: str, web_port: int) -> faust.App:
+def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
     return faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
