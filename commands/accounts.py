@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.tokens import encode_token, new_identity
-from commands.tables import signin_failures, users
+from db.tables import signin_failures, users
 from web.auth import resources_of
 from web.bodies import decode_body
 from web.errors import Problem

@@ -20,7 +20,7 @@ from commands import idempotency
 from commands.outcomes import OutcomeWaiter, load_outcome, outcome_body
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher, KafkaUnavailable
-from commands.tables import call_directory, memberships
+from db.tables import call_directory, memberships
 from schemas import bodies
 from schemas.clock import format_time
 from schemas.commands import (

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from auth.memberships import role_in_team
 from commands.accounts import Email
-from commands.tables import memberships, teams, users
+from db.tables import memberships, teams, users
 from web.auth import caller, resources_of
 from web.bodies import decode_body
 from web.errors import Problem

@@ -7,6 +7,8 @@ Every service, the worker, replay and the tests address tables only through this
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -17,7 +19,7 @@ JSONB = postgresql.JSONB
 NOW = sa.text("now()")
 
 
-def _created_at(name: str = "created_at") -> sa.Column[object]:
+def _created_at(name: str = "created_at") -> sa.Column[datetime]:
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=NOW)
 
 

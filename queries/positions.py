@@ -7,8 +7,8 @@ import asyncio
 import sqlalchemy as sa
 from starlette.requests import Request
 
+from db.tables import command_outcomes
 from queries.hub import ChangeHub
-from queries.tables import command_outcomes
 from schemas.positions import CommandPosition, parse_position
 from web.auth import resources_of
 from web.errors import Problem
