@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+import sqlalchemy as sa
 
 from db.engines import make_engine
+from db.tables import READ_MODELS
 from streams.projection import TeamView, changes_horizon, fold_views, project, record_key
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
@@ -33,10 +34,7 @@ def stored(database_url: str) -> ReadModels:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = {
-                table: conn.execute(text(f"SELECT * FROM {table}")).all()
-                for table in ("rm_positions", "rm_members", "rm_calls", "rm_changes")
-            }
+            rows = {table.name: conn.execute(sa.select(table)).all() for table in READ_MODELS}
     finally:
         engine.dispose()
     return ReadModels(
