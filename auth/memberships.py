@@ -3,33 +3,27 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.tables import memberships, teams
 from web.errors import Problem
-
-_UUID = postgresql.UUID(as_uuid=False)
-_teams = sa.table("teams", sa.column("team_id", _UUID))
-_memberships = sa.table(
-    "memberships", sa.column("team_id", _UUID), sa.column("user_id", _UUID), sa.column("role")
-)
 
 
 async def role_in_team(conn: AsyncConnection, team_id: str, user_id: str) -> str:
     """The user's role in the team: 404 if the team does not exist, 403 if not a member."""
     row = (
         await conn.execute(
-            sa.select(_teams.c.team_id, _memberships.c.role)
+            sa.select(teams.c.team_id, memberships.c.role)
             .select_from(
-                _teams.outerjoin(
-                    _memberships,
+                teams.outerjoin(
+                    memberships,
                     sa.and_(
-                        _memberships.c.team_id == _teams.c.team_id,
-                        _memberships.c.user_id == user_id,
+                        memberships.c.team_id == teams.c.team_id,
+                        memberships.c.user_id == user_id,
                     ),
                 )
             )
-            .where(_teams.c.team_id == team_id)
+            .where(teams.c.team_id == team_id)
         )
     ).first()
     if row is None:

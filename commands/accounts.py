@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from auth.tokens import encode_token, new_identity
 from commands.state import commands_state
-from commands.tables import signin_failures, users
+from db.tables import signin_failures, users
 from web.bodies import decode_body
 from web.errors import Problem
 

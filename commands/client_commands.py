@@ -19,7 +19,7 @@ from commands import idempotency
 from commands.outcomes import load_outcome, outcome_body
 from commands.publisher import KafkaUnavailable
 from commands.state import commands_state
-from commands.tables import call_directory, memberships
+from db.tables import call_directory, memberships
 from schemas import bodies
 from schemas.clock import format_time
 from schemas.commands import (

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commands.tables import idempotency_keys
+from db.tables import idempotency_keys
 from web.errors import Problem
 
 MAX_KEY_LENGTH = 200

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commands.tables import command_outcomes
 from db.engines import OUTCOMES_CHANNEL
+from db.tables import command_outcomes
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commands.tables import command_outcomes
+from db.tables import command_outcomes
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from auth.memberships import role_in_team
 from commands.accounts import Email
 from commands.state import commands_state
-from commands.tables import memberships, teams, users
+from db.tables import memberships, teams, users
 from web.auth import caller
 from web.bodies import decode_body
 from web.errors import Problem

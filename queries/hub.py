@@ -24,8 +24,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engines import CHANGES_CHANNEL, OUTCOMES_CHANNEL
+from db.tables import rm_changes, rm_positions
 from queries.decisions import Decisions
-from queries.tables import rm_changes, rm_positions
 from schemas.sse import encode_event
 
 log = logging.getLogger(__name__)

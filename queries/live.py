@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from db.snapshots import snapshot
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import (
     calls_of,
@@ -94,12 +95,10 @@ async def _opening(
 
 async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
     engine = queries_state(request).engine
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            position = await team_position(conn, team_id)
-            presence = await presence_of(conn, team_id)
-            calls = await calls_of(conn, team_id, None)
+    async with snapshot(engine) as conn:
+        position = await team_position(conn, team_id)
+        presence = await presence_of(conn, team_id)
+        calls = await calls_of(conn, team_id, None)
     data = {"presence": {"position": str(position), **presence}, "calls": calls}
     return position, [encode_event("snapshot", position, data)]
 

@@ -9,9 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.requests import Request
 
+from db.tables import command_outcomes
 from queries.hub import RECHECK_SECONDS
 from queries.state import QueriesState, queries_state
-from queries.tables import command_outcomes
 from schemas.positions import CommandPosition, parse_position
 from web.errors import Problem
 

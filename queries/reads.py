@@ -11,9 +11,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.memberships import role_in_team
+from db.snapshots import snapshot
+from db.tables import call_directory, rm_calls, rm_members, rm_positions
 from queries.positions import wait_for_position
 from queries.state import QueriesState, queries_state
-from queries.tables import rm_calls, rm_members, rm_positions
 from web.auth import caller
 from web.errors import Problem
 from web.paths import path_uuid
@@ -68,11 +69,9 @@ async def _authorised_team(request: Request) -> str:
 async def get_presence(request: Request) -> Response:
     team_id = await _authorised_team(request)
     engine = queries_state(request).engine
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            position = await team_position(conn, team_id)
-            body = await presence_of(conn, team_id)
+    async with snapshot(engine) as conn:
+        position = await team_position(conn, team_id)
+        body = await presence_of(conn, team_id)
     return JSONResponse({"position": str(position), **body})
 
 
@@ -82,11 +81,9 @@ async def get_calls(request: Request) -> Response:
         raise Problem(422, "invalid_query", "state must be 'active' or 'ended'")
     team_id = await _authorised_team(request)
     engine = queries_state(request).engine
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="REPEATABLE READ")
-        async with conn.begin():
-            position = await team_position(conn, team_id)
-            calls = await calls_of(conn, team_id, state)
+    async with snapshot(engine) as conn:
+        position = await team_position(conn, team_id)
+        calls = await calls_of(conn, team_id, state)
     return JSONResponse({"position": str(position), "calls": calls})
 
 
@@ -115,8 +112,7 @@ async def _team_of_unprojected_call(conn: AsyncConnection, call_id: str) -> str:
     # A call just started may not be projected yet; `?after=` then waits for it.
     team_id = (
         await conn.execute(
-            sa.text("SELECT team_id FROM call_directory WHERE call_id = :call_id"),
-            {"call_id": call_id},
+            sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
         )
     ).scalar()
     if team_id is None:

@@ -9,14 +9,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.engines import make_engine
+from db.snapshots import snapshot_sync
+from db.tables import rm_calls, rm_members, rm_positions
 from replay.bounds import ReplayError
 from replay.diff import Snapshot
-
-# One team or all: a NULL :team matches every row.
-_WHERE = "WHERE CAST(:team AS text) IS NULL OR team_id::text = CAST(:team AS text)"
-_POSITIONS = sa.text(f"SELECT team_id::text, seq FROM rm_positions {_WHERE}")
-_MEMBERS = sa.text(f"SELECT team_id::text, user_id::text, body FROM rm_members {_WHERE}")
-_CALLS = sa.text(f"SELECT team_id::text, call_id::text, body FROM rm_calls {_WHERE}")
 
 
 def read_live(url: str, team_id: str | None) -> dict[str, Snapshot]:
@@ -26,11 +22,9 @@ def read_live(url: str, team_id: str | None) -> dict[str, Snapshot]:
     """
     engine = make_engine(url)
     try:
-        with engine.connect() as conn:
-            # One REPEATABLE READ transaction: positions and bodies from the same instant.
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                return _read(conn, team_id)
+        # Positions and bodies from the same instant.
+        with snapshot_sync(engine) as conn:
+            return _read(conn, team_id)
     except OperationalError as exc:
         raise ReplayError(f"the database at {_where(url)} is unreachable") from exc
     except DBAPIError as exc:
@@ -43,15 +37,26 @@ def read_live(url: str, team_id: str | None) -> dict[str, Snapshot]:
 
 
 def _read(conn: sa.Connection, team_id: str | None) -> dict[str, Snapshot]:
-    params = {"team": team_id}
     teams: dict[str, Snapshot] = {}
-    for team, seq in conn.execute(_POSITIONS, params):
+    positions = _of_team(sa.select(rm_positions.c.team_id, rm_positions.c.seq), team_id)
+    for team, seq in conn.execute(positions):
         teams[team] = Snapshot(int(seq), {}, {})
-    for team, user_id, body in conn.execute(_MEMBERS, params):
+    members = sa.select(rm_members.c.team_id, rm_members.c.user_id, rm_members.c.body)
+    for team, user_id, body in conn.execute(_of_team(members, team_id)):
         _team(teams, team).members[user_id] = _json(body)
-    for team, call_id, body in conn.execute(_CALLS, params):
+    calls = sa.select(rm_calls.c.team_id, rm_calls.c.call_id, rm_calls.c.body)
+    for team, call_id, body in conn.execute(_of_team(calls, team_id)):
         _team(teams, team).calls[call_id] = _json(body)
     return teams
+
+
+def _of_team(query: sa.Select[Any], team_id: str | None) -> sa.Select[Any]:
+    """The query's rows of one team, or of all teams when `team_id` is None."""
+    if team_id is None:
+        return query
+    # Compared as text: an id that is no UUID matches nothing rather than failing.
+    team = query.selected_columns.team_id
+    return query.where(sa.cast(team, sa.Text) == team_id)
 
 
 def _team(teams: dict[str, Snapshot], team_id: str) -> Snapshot:

@@ -9,20 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
 
 from db.engines import OUTCOMES_CHANNEL
+from db.tables import command_outcomes
 
 CHANNEL = OUTCOMES_CHANNEL
-
-_outcomes = sa.table(
-    "command_outcomes",
-    sa.column("command_id"),
-    sa.column("team_id"),
-    sa.column("actor"),
-    sa.column("status"),
-    sa.column("reason"),
-    sa.column("position"),
-    sa.column("command_position"),
-    sa.column("events", postgresql.JSONB),
-)
 
 
 def outcomes_of(
@@ -56,7 +45,7 @@ def outcome_row(
     }
 
 
-_statement = postgresql.insert(_outcomes)
+_statement = postgresql.insert(command_outcomes)
 # The commands service may have recorded the command as pending; a decision replaces that,
 # and a repeated decision (after a crash) changes nothing.
 _RECORD = _statement.on_conflict_do_update(
@@ -67,7 +56,7 @@ _RECORD = _statement.on_conflict_do_update(
         "position": _statement.excluded.position,
         "events": _statement.excluded.events,
         "command_position": sa.func.coalesce(
-            _statement.excluded.command_position, _outcomes.c.command_position
+            _statement.excluded.command_position, command_outcomes.c.command_position
         ),
     },
     where=sa.text("command_outcomes.status = 'pending'"),

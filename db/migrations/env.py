@@ -3,6 +3,8 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from db.tables import metadata
+
 config = context.config
 
 
@@ -13,7 +15,8 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with connectable.connect() as connection:
-        context.configure(connection=connection)
+        # The catalogue, so that `alembic revision --autogenerate` writes what it lacks.
+        context.configure(connection=connection, target_metadata=metadata)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from streams.readmodels.store import NEXT, TABLES
+from streams.readmodels.sql import LIVE, NEXT, read_model_tables
 
 # One rebuild at a time: a second one would drop the first one's shadow tables under it.
 REBUILD_LOCK_KEY = 0x63686F7275730001  # "chorus" + 1
@@ -14,15 +14,15 @@ REBUILD_LOCK_KEY = 0x63686F7275730001  # "chorus" + 1
 
 def create_shadow_tables(conn: Connection) -> None:
     """Empty `rm_*_next` tables shaped like the live ones (keys and indexes included)."""
-    for table in TABLES:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}{NEXT}"))
-        conn.execute(sa.text(f"CREATE TABLE {table}{NEXT} (LIKE {table} INCLUDING ALL)"))
+    for shadow in read_model_tables(NEXT):
+        conn.execute(sa.schema.DropTable(shadow, if_exists=True))
+        shadow.create(conn)
 
 
 def drop_shadow_tables(conn: Connection) -> None:
     """Remove what a failed rebuild left behind."""
-    for table in TABLES:
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}{NEXT}"))
+    for shadow in read_model_tables(NEXT):
+        conn.execute(sa.schema.DropTable(shadow, if_exists=True))
 
 
 def lock_live_tables(conn: Connection) -> None:
@@ -32,30 +32,42 @@ def lock_live_tables(conn: Connection) -> None:
     positions table comes first, as in every projector transaction, so neither waits on the
     other in a circle.
     """
-    conn.execute(sa.text(f"LOCK TABLE {', '.join(TABLES)} IN EXCLUSIVE MODE"))
+    names = ", ".join(_quoted(conn, table.name) for table in read_model_tables(LIVE))
+    conn.execute(sa.text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
 
 
 def swap_in_shadow_tables(conn: Connection) -> None:
     """Make the shadow tables the live ones and drop the old (visible at commit).
 
-    Their indexes and keys, named after the shadow tables when `LIKE` copied them, are renamed
-    to the names the migrations gave the live ones, so a later migration finds them.
+    Their keys and indexes, named after the shadow tables, are renamed to the names the
+    migrations gave the live ones, so a later migration finds them.
     """
-    for table in TABLES:
-        conn.execute(sa.text(f"ALTER TABLE {table} RENAME TO {table}_old"))
-        conn.execute(sa.text(f"ALTER TABLE {table}{NEXT} RENAME TO {table}"))
-        conn.execute(sa.text(f"DROP TABLE {table}_old"))
-        indexes = conn.execute(
+    for live, shadow in zip(read_model_tables(LIVE), read_model_tables(NEXT), strict=True):
+        old = _quoted(conn, f"{live.name}_old")
+        conn.execute(sa.text(f"ALTER TABLE {_quoted(conn, live.name)} RENAME TO {old}"))
+        conn.execute(
             sa.text(
-                "SELECT indexname FROM pg_indexes"
-                " WHERE schemaname = current_schema() AND tablename = :table"
-            ),
-            {"table": table},
-        ).scalars()
-        for index in list(indexes):
-            if index.startswith(f"{table}{NEXT}"):
-                renamed = table + index.removeprefix(f"{table}{NEXT}")
-                conn.execute(sa.text(f'ALTER INDEX "{index}" RENAME TO "{renamed}"'))
+                f"ALTER TABLE {_quoted(conn, shadow.name)} RENAME TO {_quoted(conn, live.name)}"
+            )
+        )
+        conn.execute(sa.text(f"DROP TABLE {old}"))
+        for index in _index_names(shadow):
+            renamed = live.name + index.removeprefix(shadow.name)
+            conn.execute(
+                sa.text(f"ALTER INDEX {_quoted(conn, index)} RENAME TO {_quoted(conn, renamed)}")
+            )
+
+
+def _index_names(table: sa.Table) -> list[str]:
+    """The names of the table's indexes, those behind its keys included."""
+    keys = [
+        c for c in table.constraints if isinstance(c, sa.PrimaryKeyConstraint | sa.UniqueConstraint)
+    ]
+    return [str(item.name) for item in (*keys, *table.indexes)]
+
+
+def _quoted(conn: Connection, name: str) -> str:
+    return conn.dialect.identifier_preparer.quote_identifier(name)
 
 
 def try_rebuild_lock(conn: Connection) -> bool:

@@ -1,6 +1,6 @@
 """The read models in PostgreSQL: load a team's view, save what one step of it changed.
 
-Tables (revision 0003): `rm_positions` (team -> seq of its last applied event), `rm_members`
+Tables (db/tables.py): `rm_positions` (team -> seq of its last applied event), `rm_members`
 and `rm_calls` (`body`: the contract JSON), `rm_changes` (recent changes for live queries).
 `save` writes a step in the caller's transaction, guarded by the team's stored position, so an
 event applied twice (a redelivery after a crash, two workers during a rebalance) has one
@@ -15,16 +15,15 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, TextClause
+from sqlalchemy import Connection, Executable
 
 from streams.projection import Change, TeamView, changes_horizon
-from streams.readmodels.sql import CHANNEL, LIVE, NEXT, TABLES, Statements, statements
+from streams.readmodels.sql import CHANNEL, LIVE, NEXT, Statements, statements
 
 __all__ = [
     "CHANNEL",
     "LIVE",
     "NEXT",
-    "TABLES",
     "load_view",
     "save",
     "storable",
@@ -163,7 +162,7 @@ def _upsert(
     _execute(conn, sql.change, change_rows)
 
 
-def _execute(conn: Connection, statement: TextClause, rows: list[dict[str, Any]]) -> None:
+def _execute(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> None:
     if rows:
         conn.execute(statement, rows)
 

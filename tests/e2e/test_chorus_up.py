@@ -15,12 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
-from sqlalchemy import text
 
 from adapters.kafka import producer_config
 from config.settings import read_stack_file
 from db.engines import make_engine
+from db.tables import users
 from schemas.topics import Topics
 
 READY_TIMEOUT = 240.0
@@ -139,11 +140,9 @@ def _write_marks(data_dir: Path, mark: str) -> None:
     engine = make_engine(stack["database_url"])
     with engine.begin() as conn:
         conn.execute(
-            text(
-                "INSERT INTO users (user_id, email, display_name, password_hash)"
-                " VALUES (:id, :email, 'Mark', 'x')"
-            ),
-            {"id": mark, "email": f"{mark}@example.com"},
+            sa.insert(users).values(
+                user_id=mark, email=f"{mark}@example.com", display_name="Mark", password_hash="x"
+            )
         )
     engine.dispose()
     producer = Producer(producer_config(stack["kafka"]))
@@ -156,7 +155,7 @@ def _marks_survived(data_dir: Path, mark: str) -> None:
     engine = make_engine(stack["database_url"])
     with engine.connect() as conn:
         count = conn.execute(
-            text("SELECT count(*) FROM users WHERE user_id = :id"), {"id": mark}
+            sa.select(sa.func.count()).select_from(users).where(users.c.user_id == mark)
         ).scalar_one()
     engine.dispose()
     assert count == 1

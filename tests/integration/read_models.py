@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from sqlalchemy import text
+import sqlalchemy as sa
 
 from db.engines import make_engine
+from db.tables import READ_MODELS, rm_calls, rm_changes, rm_members, rm_positions
 from streams.projection import TeamView, changes_horizon, fold_views, project, record_key
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
@@ -33,20 +34,16 @@ def stored(database_url: str) -> ReadModels:
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            rows = {
-                table: conn.execute(text(f"SELECT * FROM {table}")).all()
-                for table in ("rm_positions", "rm_members", "rm_calls", "rm_changes")
-            }
+            rows = {table: conn.execute(sa.select(table)).all() for table in READ_MODELS}
     finally:
         engine.dispose()
     return ReadModels(
-        positions={str(r.team_id): r.seq for r in rows["rm_positions"]},
-        members={(str(r.team_id), str(r.user_id)): r.body for r in rows["rm_members"]},
+        positions={str(r.team_id): r.seq for r in rows[rm_positions]},
+        members={(str(r.team_id), str(r.user_id)): r.body for r in rows[rm_members]},
         calls={
-            str(r.call_id): (str(r.team_id), r.state, r.started_at, r.body)
-            for r in rows["rm_calls"]
+            str(r.call_id): (str(r.team_id), r.state, r.started_at, r.body) for r in rows[rm_calls]
         },
-        changes={(str(r.team_id), r.seq): (r.kind, r.data) for r in rows["rm_changes"]},
+        changes={(str(r.team_id), r.seq): (r.kind, r.data) for r in rows[rm_changes]},
     )
 
 

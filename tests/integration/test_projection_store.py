@@ -8,9 +8,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, text
+import sqlalchemy as sa
+from sqlalchemy import Engine
 
 from db.engines import make_engine
+from db.tables import rm_calls, rm_changes
 from schemas.commands import (
     AllocateRoom,
     CommandPayload,
@@ -28,6 +30,7 @@ from streams.readmodels.store import CHANNEL, load_view, save, table_generation,
 TEAM = str(uuid.uuid4())
 ALICE, BOB = str(uuid.uuid4()), str(uuid.uuid4())
 CALL = str(uuid.uuid4())
+_OLDEST_CHANGE = sa.select(sa.func.min(rm_changes.c.seq))
 
 
 @pytest.fixture
@@ -70,8 +73,12 @@ def test_a_saved_view_loads_back_equal_with_its_changes(engine: Engine) -> None:
 
     with engine.connect() as conn:
         assert load_view(conn, TEAM) == view
-        kinds = conn.execute(text("SELECT seq, kind FROM rm_changes ORDER BY seq")).all()
-        stored = conn.execute(text("SELECT state, started_at, body FROM rm_calls")).one()
+        kinds = conn.execute(
+            sa.select(rm_changes.c.seq, rm_changes.c.kind).order_by(rm_changes.c.seq)
+        ).all()
+        stored = conn.execute(
+            sa.select(rm_calls.c.state, rm_calls.c.started_at, rm_calls.c.body)
+        ).one()
     assert [tuple(row) for row in kinds] == [(1, "presence")] + [(s, "call") for s in (2, 3, 4, 5)]
     assert (stored.state, stored.started_at) == ("ended", view.calls[CALL]["started_at"])
     assert stored.body == view.calls[CALL]
@@ -137,9 +144,9 @@ def test_old_changes_are_forgotten_when_the_position_crosses_a_step(engine: Engi
     with engine.begin() as conn:
         assert save(conn, start, step, [])
     with engine.connect() as conn:
-        assert conn.execute(text("SELECT min(seq) FROM rm_changes")).scalar_one() == 990
+        assert conn.execute(_OLDEST_CHANGE).scalar_one() == 990
     with engine.begin() as conn:
         assert save(conn, step, crossing, [])
     with engine.connect() as conn:
-        oldest = conn.execute(text("SELECT min(seq) FROM rm_changes")).scalar_one()
+        oldest = conn.execute(_OLDEST_CHANGE).scalar_one()
     assert oldest == changes_horizon(11_000) + 1 == 1_001

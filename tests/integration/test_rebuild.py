@@ -10,10 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Engine, text
 
 import streams.readmodels.rebuild as rebuild_module
 from db.engines import make_engine
+from db.tables import JSONB, rm_calls, rm_members
 from streams.readmodels.rebuild_tables import try_rebuild_lock
 from tests.integration.read_models import ReadModels, plan, send, settled, stored, three_teams
 from tests.stack import ChorusStack, Client
@@ -72,9 +74,11 @@ def test_a_rebuild_gives_the_same_read_models_and_the_live_ones_answer_meanwhile
         process = rebuild(stack)
         while process.poll() is None:
             with engine.connect() as conn:
-                members = conn.execute(text("SELECT count(*) FROM rm_members")).scalar_one()
+                members = conn.execute(
+                    sa.select(sa.func.count()).select_from(rm_members)
+                ).scalar_one()
                 call = conn.execute(
-                    text("SELECT body FROM rm_calls WHERE call_id = :id"), {"id": setup.calls[0]}
+                    sa.select(rm_calls.c.body).where(rm_calls.c.call_id == setup.calls[0])
                 ).scalar_one()
             answers.append((members, call))
             time.sleep(0.01)
@@ -167,12 +171,13 @@ def corrupt(database_url: str, call_id: str, team_id: str) -> None:
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
+            corrupted = sa.cast(sa.literal('{"topic": "corrupted"}'), JSONB)
             conn.execute(
-                text("UPDATE rm_calls SET body = jsonb_set(body, '{topic}', '\"corrupted\"')"
-                     " WHERE call_id = :id"),
-                {"id": call_id},
-            )  # fmt: skip
-            conn.execute(text("DELETE FROM rm_members WHERE team_id = :id"), {"id": team_id})
+                sa.update(rm_calls)
+                .values(body=rm_calls.c.body.op("||")(corrupted))
+                .where(rm_calls.c.call_id == call_id)
+            )
+            conn.execute(sa.delete(rm_members).where(rm_members.c.team_id == team_id))
     finally:
         engine.dispose()
 

@@ -17,9 +17,10 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
+import sqlalchemy as sa
 
 from db.engines import make_engine
+from db.tables import JSONB, rm_calls, rm_members, rm_positions
 from replay.state import all_states, team_state
 from schemas.clock import format_time
 from streams.projection import fold_views
@@ -116,11 +117,11 @@ def live_models(database_url: str) -> dict[str, dict[str, Any]]:
         with engine.connect() as conn:
             teams: dict[str, dict[str, Any]] = {
                 str(row.team_id): {"position": str(row.seq), "members": {}, "calls": {}}
-                for row in conn.execute(text("SELECT team_id, seq FROM rm_positions"))
+                for row in conn.execute(sa.select(rm_positions))
             }
-            for row in conn.execute(text("SELECT team_id, user_id, body FROM rm_members")):
+            for row in conn.execute(sa.select(rm_members)):
                 teams[str(row.team_id)]["members"][str(row.user_id)] = row.body
-            for row in conn.execute(text("SELECT team_id, call_id, body FROM rm_calls")):
+            for row in conn.execute(sa.select(rm_calls)):
                 teams[str(row.team_id)]["calls"][str(row.call_id)] = row.body
     finally:
         engine.dispose()
@@ -188,11 +189,14 @@ def test_verify_reports_a_live_read_model_that_differs(stack: ChorusStack, day: 
     engine = make_engine(stack.database_url)
     with engine.begin() as conn:
         conn.execute(
-            text(
-                "UPDATE rm_members SET body = jsonb_set(body, '{status}', '\"away\"') "
-                "WHERE team_id = CAST(:team AS uuid) AND body->>'status' = 'available'"
-            ),
-            {"team": teams["blue"]},
+            sa.update(rm_members)
+            .values(
+                body=rm_members.c.body.op("||")(sa.cast(sa.literal('{"status": "away"}'), JSONB))
+            )
+            .where(
+                rm_members.c.team_id == teams["blue"],
+                rm_members.c.body["status"].astext == "available",
+            )
         )
     engine.dispose()
     verified = replay(stack, "verify")

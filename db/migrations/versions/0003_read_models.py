@@ -6,8 +6,8 @@ Revises: 0002
 `body` is exactly the contract JSON of a member or a call; `rm_positions` holds each team's
 position (the seq of its last applied event), which guards against applying an event twice;
 `rm_changes` keeps recent changes for live queries to resume from. Names of constraints and
-indexes follow PostgreSQL's defaults, which `chorus rebuild` relies on when it swaps in tables
-created `LIKE` these.
+indexes follow PostgreSQL's defaults, which `chorus rebuild` gives back to the copies of these
+tables it swaps in.
 """
 
 import sqlalchemy as sa

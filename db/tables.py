@@ -1,0 +1,161 @@
+"""The catalogue: every table the migrations make, as they make it, and who writes it.
+
+Every service, the worker, replay and the tests address tables only through this module;
+`tests/integration/test_migrations.py` checks it against the migrations (Alembic's
+`compare_metadata`), so the two cannot drift apart. A table has one writer, named above it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+UUID = postgresql.UUID(as_uuid=False)
+JSONB = postgresql.JSONB
+NOW = sa.text("now()")
+
+
+def _created_at(name: str = "created_at") -> sa.Column[datetime]:
+    return sa.Column(name, sa.DateTime(timezone=True), nullable=False, server_default=NOW)
+
+
+# Accounts and teams (revision 0001).
+
+# Written by the commands service's sign-up (commands/accounts.py).
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("user_id", UUID, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("display_name", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    _created_at(),
+)
+
+# Written by the commands service's team endpoints (commands/teams.py).
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("team_id", UUID, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("owner_id", UUID, sa.ForeignKey("users.user_id"), nullable=False),
+    _created_at(),
+)
+
+# Written by the commands service's team endpoints (commands/teams.py).
+memberships = sa.Table(
+    "memberships",
+    metadata,
+    sa.Column("team_id", UUID, sa.ForeignKey("teams.team_id"), primary_key=True),
+    sa.Column("user_id", UUID, sa.ForeignKey("users.user_id"), primary_key=True),
+    sa.Column("role", sa.Text, nullable=False),
+    _created_at("joined_at"),
+    sa.Index("memberships_by_user", "user_id"),
+)
+
+# Written by the commands service's idempotency keeper (commands/idempotency.py).
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("user_id", UUID, primary_key=True),
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("request_hash", sa.Text, nullable=False),
+    sa.Column("command_id", UUID, nullable=False),
+    sa.Column("response", JSONB, nullable=True),
+    _created_at(),
+)
+
+# Written by the commands service when it accepts a call (commands/client_commands.py).
+call_directory = sa.Table(
+    "call_directory",
+    metadata,
+    sa.Column("call_id", UUID, primary_key=True),
+    sa.Column("team_id", UUID, sa.ForeignKey("teams.team_id"), nullable=False),
+    _created_at(),
+)
+
+# Written by the commands service's sign-in throttle (commands/accounts.py).
+signin_failures = sa.Table(
+    "signin_failures",
+    metadata,
+    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+# Command outcomes (revision 0002).
+
+# Written by the worker's outcome recorder (streams/outcomes.py); the commands service only
+# inserts a placeholder 'pending' row, which the recorder's decision replaces (commands/pending.py).
+command_outcomes = sa.Table(
+    "command_outcomes",
+    metadata,
+    sa.Column("command_id", UUID, primary_key=True),
+    sa.Column("team_id", UUID, nullable=False),
+    # A user id, or a principal such as "system:presence-timer" for timer commands.
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("position", sa.Text, nullable=False),
+    # Where the command was appended (c<partition>.<offset>), for `?after=` on reads.
+    sa.Column("command_position", sa.Text, nullable=True),
+    sa.Column("events", JSONB, nullable=False),
+    _created_at("decided_at"),
+    sa.Index("command_outcomes_by_position", "command_position"),
+)
+
+# Read models (revision 0003). All four are written by the worker's projector through the
+# read-model store (streams/readmodels/store.py); `chorus rebuild` (streams/readmodels/rebuild.py)
+# fills shadow copies of them and swaps those in. Constraint and index names are PostgreSQL's
+# defaults, which the rebuild's shadow copies follow.
+
+# Each team's position: the seq of its last applied event (the guard against applying twice).
+rm_positions = sa.Table(
+    "rm_positions",
+    metadata,
+    sa.Column("team_id", UUID, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.PrimaryKeyConstraint("team_id", name="rm_positions_pkey"),
+)
+
+# `body` is exactly the contract JSON of a member.
+rm_members = sa.Table(
+    "rm_members",
+    metadata,
+    sa.Column("team_id", UUID, nullable=False),
+    sa.Column("user_id", UUID, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
+    sa.PrimaryKeyConstraint("team_id", "user_id", name="rm_members_pkey"),
+)
+
+# `body` is exactly the contract JSON of a call.
+rm_calls = sa.Table(
+    "rm_calls",
+    metadata,
+    sa.Column("call_id", UUID, nullable=False),
+    sa.Column("team_id", UUID, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    # The contract's fixed-width time string: it sorts as the instants do.
+    sa.Column("started_at", sa.Text, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
+    sa.PrimaryKeyConstraint("call_id", name="rm_calls_pkey"),
+    sa.Index("rm_calls_team_id_state_idx", "team_id", "state"),
+)
+
+# Each team's recent changes, for live queries to resume from.
+rm_changes = sa.Table(
+    "rm_changes",
+    metadata,
+    sa.Column("team_id", UUID, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("data", JSONB, nullable=False),
+    sa.PrimaryKeyConstraint("team_id", "seq", name="rm_changes_pkey"),
+)
+
+#: The read-model tables, in the order writers lock them (positions first).
+READ_MODELS = (rm_positions, rm_members, rm_calls, rm_changes)
