@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -45,9 +44,7 @@ def write_config(folder: Path, port: int) -> None:
         "events": _others(LIBRARY / "events", ""),
     }
     for block, disabled in blocks.items():
-        text = re.sub(
-            rf"^{block}: \{{", f'{block}: {{\n\tdisable = "{disabled}"', text, flags=re.M
-        )
+        text = re.sub(rf"^{block}: \{{", f'{block}: {{\n\tdisable = "{disabled}"', text, flags=re.M)
     main.write_text(text)
     http = folder / "janus.transport.http.jcfg"
     text = http.read_text()
@@ -127,7 +124,11 @@ class AudioBridgeHandle:
         self.session = int(created["data"]["id"])
         attached = await self._post(
             f"/{self.session}",
-            {"janus": "attach", "plugin": "janus.plugin.audiobridge", "transaction": _transaction()},
+            {
+                "janus": "attach",
+                "plugin": "janus.plugin.audiobridge",
+                "transaction": _transaction(),
+            },
         )
         self.handle = int(attached["data"]["id"])
 

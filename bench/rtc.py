@@ -97,7 +97,9 @@ class OnTime:
     missing: int
 
     def __add__(self, other: OnTime) -> OnTime:
-        return OnTime(self.due + other.due, self.on_time + other.on_time, self.missing + other.missing)
+        return OnTime(
+            self.due + other.due, self.on_time + other.on_time, self.missing + other.missing
+        )
 
     @property
     def share(self) -> float:
