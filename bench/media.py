@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import math
 import shutil
 import tempfile
@@ -38,6 +39,7 @@ from bench.proc import cpu_seconds
 from bench.rtc import Peer, encoded_cycle, floor_joins
 
 WARMUP = 3  # joins not counted: the first ones pay for imports, connections and code paths
+JANUS_ROOMS = itertools.count(1000)
 TONES = (330.0, 550.0)  # Hz: the one or two talkers of each room
 
 
@@ -121,8 +123,8 @@ async def chorus_seats(
 async def janus_seats(url: str, rooms: list[list[float | None]]) -> list[Seat]:
     seats: list[Seat] = []
     async with httpx.AsyncClient(timeout=30) as http:
-        for index, tones in enumerate(rooms):
-            room = 1000 + index
+        for tones in rooms:
+            room = next(JANUS_ROOMS)  # rooms outlive their participants: never reuse an id
             await janus.create_room(http, url, room)
             seats += [
                 Seat(f"r{room}-{k}", tone, janus_url=url, janus_room=room)
@@ -165,10 +167,12 @@ async def capacity(
             for call in calls:
                 await side.end(call)
         rows.append(CapacityRow("Chorus", size, cpu, result))
+        console.print(f"  {rows[-1].summary(options.bounds[0])}")
         if janus_server is not None:
             seats = await janus_seats(janus_server.url, rooms)
             result, cpu = await load(seats, janus_server.pid, options)
             rows.append(CapacityRow("Janus AudioBridge", size, cpu, result))
+            console.print(f"  {rows[-1].summary(options.bounds[0])}")
     return rows
 
 
@@ -223,7 +227,7 @@ async def measure(
 
 def parse() -> Options:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
         "--mode",

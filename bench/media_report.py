@@ -31,6 +31,14 @@ class CapacityRow:
         """Per cent of one core per participant."""
         return 100 * self.cpu / self.participants
 
+    def summary(self, bound: float) -> str:
+        """One line, printed as soon as the row is measured."""
+        counted = self.load.on_time[bound]
+        return (
+            f"{self.server}: {100 * self.cpu:.1f} % core, {self.per_participant:.2f} % core per "
+            f"participant, {100 * counted.share:.2f} % of frames <= {bound * 1000:.0f} ms late"
+        )
+
 
 def _p(samples: list[float], q: float) -> float:
     return statistics.median(samples) if q == 50 else percentile(samples, q)
