@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python -m bench.commands
 	$(BIN)/python -m bench.live
 	$(BIN)/python -m bench.replay
+	$(BIN)/python -m bench.media
 
 schemas: $(INSTALLED)
 	$(BIN)/python -m schemas.jsonschema --write

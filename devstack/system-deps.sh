@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Chorus needs (Java and Maven for the Kafka broker, PostgreSQL),
+# Installs the Debian packages Chorus needs (Java and Maven for the Kafka broker, PostgreSQL,
+# Janus for bench/media.py's AudioBridge peer),
 # only those that are missing, so a second run does nothing.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ command -v mvn >/dev/null 2>&1 || missing+=(maven)
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
 fi
+command -v janus >/dev/null 2>&1 || missing+=(janus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "system-deps: installing ${missing[*]}"
