@@ -22,9 +22,9 @@ from rich.table import Table
 
 from adapters.kafka import ensure_topics, producer_config
 from db.engines import migrate
-from devstack.broker import KafkaBroker, free_port
+from devstack.broker import KafkaBroker
 from devstack.database import LocalPostgres
-from devstack.processes import Child, start_service
+from devstack.processes import Child, stack_env, start_service
 from schemas.topics import Topics
 
 console = Console(width=150)
@@ -94,19 +94,18 @@ class BenchStack:
     children: list[Child] = field(default_factory=list)
 
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CHORUS_KAFKA": self.kafka,
-            "CHORUS_DATABASE_URL": self.database_url,
-            "CHORUS_SECRET": self.secret,
-            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
-            "CHORUS_PARTITIONS": str(self.partitions),
-            "CHORUS_WORKER_ID": f"bench-{self.topics.prefix}",
-            "CHORUS_DATA_DIR": str(self.workdir),
-        }
+        return stack_env(
+            kafka=self.kafka,
+            database_url=self.database_url,
+            secret=self.secret,
+            topics=self.topics,
+            partitions=self.partitions,
+            worker_id=f"bench-{self.topics.prefix}",
+            data_dir=self.workdir,
+        )
 
     def start(self, service: str) -> str:
-        child, url = start_service(service, self.env(), self.workdir, free_port())
+        child, url = start_service(service, self.env(), self.workdir)
         self.children.append(child)
         return url
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 import uuid
@@ -14,8 +13,7 @@ from typing import Any
 
 import httpx
 
-from devstack.broker import free_port
-from devstack.processes import Child, start_service
+from devstack.processes import Child, stack_env, start_service
 from schemas.topics import Topics
 
 
@@ -41,21 +39,20 @@ class ChorusStack:
         return client
 
     def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CHORUS_KAFKA": self.kafka,
-            "CHORUS_DATABASE_URL": self.database_url,
-            "CHORUS_SECRET": self.secret,
-            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
-            "CHORUS_PARTITIONS": str(self.partitions),
-            "CHORUS_WORKER_ID": self.worker_id,
-            "CHORUS_PRESENCE_TTL": str(self.presence_ttl),
-            "CHORUS_DATA_DIR": str(self.log_dir),
-        }
+        return stack_env(
+            kafka=self.kafka,
+            database_url=self.database_url,
+            secret=self.secret,
+            topics=self.topics,
+            partitions=self.partitions,
+            worker_id=self.worker_id,
+            data_dir=self.log_dir,
+            CHORUS_PRESENCE_TTL=str(self.presence_ttl),
+        )
 
     def start(self, service: str, timeout: float = 120.0) -> str:
         """Start one more process of `service`; returns its base URL once /healthz answers."""
-        child, url = start_service(service, self.env(), self.log_dir, free_port(), timeout)
+        child, url = start_service(service, self.env(), self.log_dir, timeout=timeout)
         self.children.append(child)
         return url
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import time
 from collections import defaultdict
@@ -11,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from devstack.server import signal_group
 from schemas.envelope import verify_chain
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
@@ -62,7 +62,7 @@ def test_sigkill_during_a_stream_leaves_one_outcome_per_command(stack: ChorusSta
         if count >= KILL_AFTER and not killed["done"]:
             killed["done"] = True
             assert victim.process is not None
-            os.killpg(victim.process.pid, signal.SIGKILL)
+            signal_group(victim.process.pid, signal.SIGKILL)
 
     acked = asyncio.run(_send_all(commands, plan, maybe_kill))
     assert killed["done"]
