@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,30 +87,51 @@ def chorus_argv(subcommand: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "cli.main", subcommand, *args]
 
 
-def stack_env(
-    *,
-    kafka: str,
-    database_url: str,
-    secret: str,
-    topics: Topics,
-    partitions: int,
-    worker_id: str,
-    data_dir: Path,
-    **more: str,
-) -> dict[str, str]:
-    """The environment of the services of a test or benchmark stack: this process's, plus
-    its broker, database, secret, topics and worker group (and `more` CHORUS_* settings)."""
-    return {
-        **os.environ,
-        "CHORUS_KAFKA": kafka,
-        "CHORUS_DATABASE_URL": database_url,
-        "CHORUS_SECRET": secret,
-        "CHORUS_TOPIC_PREFIX": topics.prefix,
-        "CHORUS_PARTITIONS": str(partitions),
-        "CHORUS_WORKER_ID": worker_id,
-        "CHORUS_DATA_DIR": str(data_dir),
-        **more,
-    }
+@dataclass
+class ServiceStack:
+    """Chorus processes of a test or a benchmark, sharing one broker, database, topics and secret.
+
+    Each process runs `chorus <service>` on a free loopback port, with this process's
+    environment plus the stack's settings; `workdir` holds their logs (and is CHORUS_DATA_DIR).
+    """
+
+    kafka: str
+    database_url: str
+    topics: Topics
+    workdir: Path
+    partitions: int = 12
+    worker_id: str = field(default_factory=lambda: f"chorus-test-{uuid.uuid4().hex[:12]}")
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    children: list[Child] = field(default_factory=list)
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CHORUS_KAFKA": self.kafka,
+            "CHORUS_DATABASE_URL": self.database_url,
+            "CHORUS_SECRET": self.secret,
+            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
+            "CHORUS_PARTITIONS": str(self.partitions),
+            "CHORUS_WORKER_ID": self.worker_id,
+            "CHORUS_DATA_DIR": str(self.workdir),
+            **self.more_env(),
+        }
+
+    def more_env(self) -> dict[str, str]:
+        """Settings a kind of stack adds to every process's environment."""
+        return {}
+
+    def start(self, service: str, timeout: float = 120.0) -> str:
+        """Start one more process of `service`; returns its base URL once /healthz answers."""
+        child, url = start_service(service, self.env(), self.workdir, timeout=timeout)
+        self.children.append(child)
+        return url
+
+    def stop_children(self) -> None:
+        """Stop every process, the last started first."""
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
 
 
 def start_service(

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from devstack.processes import Child, stack_env, start_service
-from schemas.topics import Topics
+from devstack.processes import ServiceStack
 
 
 @dataclass
-class ChorusStack:
+class ChorusStack(ServiceStack):
     """Processes of one test's stack, sharing its topics, database and secret."""
 
-    kafka: str
-    database_url: str
-    topics: Topics
-    log_dir: Path
     partitions: int = 3
     presence_ttl: float = 30.0
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    worker_id: str = field(default_factory=lambda: f"chorus-test-{uuid.uuid4().hex[:12]}")
-    children: list[Child] = field(default_factory=list)
     clients: list[Client] = field(default_factory=list)
 
     def client(self, base_url: str) -> Client:
@@ -38,23 +28,8 @@ class ChorusStack:
         self.clients.append(client)
         return client
 
-    def env(self) -> dict[str, str]:
-        return stack_env(
-            kafka=self.kafka,
-            database_url=self.database_url,
-            secret=self.secret,
-            topics=self.topics,
-            partitions=self.partitions,
-            worker_id=self.worker_id,
-            data_dir=self.log_dir,
-            CHORUS_PRESENCE_TTL=str(self.presence_ttl),
-        )
-
-    def start(self, service: str, timeout: float = 120.0) -> str:
-        """Start one more process of `service`; returns its base URL once /healthz answers."""
-        child, url = start_service(service, self.env(), self.log_dir, timeout=timeout)
-        self.children.append(child)
-        return url
+    def more_env(self) -> dict[str, str]:
+        return {"CHORUS_PRESENCE_TTL": str(self.presence_ttl)}
 
     def wait_worker_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -68,9 +43,7 @@ class ChorusStack:
         for client in self.clients:
             client.http.close()
         self.clients.clear()
-        for child in reversed(self.children):
-            child.stop()
-        self.children.clear()
+        self.stop_children()
 
 
 @contextmanager

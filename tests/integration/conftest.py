@@ -33,7 +33,7 @@ def stack(
             kafka=kafka_bootstrap,
             database_url=migrated_database_url,
             topics=topics,
-            log_dir=tmp_path,
+            workdir=tmp_path,
         )
     ) as started:
         yield started
