@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import msgspec
+import orjson
 
 from schemas.fields import Hash, Id, Positive, Timestamp
 
@@ -99,11 +100,25 @@ def record_to_bytes(record: Mapping[str, Any]) -> bytes:
 
 
 def record_from_bytes(raw: bytes) -> dict[str, Any]:
-    """A record read from the wire, as a plain dict (not yet checked against its hash)."""
-    loaded = json.loads(raw)
+    """A record from the JSON bytes of a message or a line, as a plain dict (its hash unchecked).
+
+    Raises ValueError saying what is wrong: `not JSON (<where>)` or `not a JSON object`.
+    """
+    try:
+        loaded = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(loaded, dict):
-        raise ValueError("an event record must be a JSON object")
+        raise ValueError("not a JSON object")
     return loaded
+
+
+def record_or_none(raw: bytes | None) -> dict[str, Any] | None:
+    """`record_from_bytes`, but None for a missing value or one that is not a JSON object."""
+    try:
+        return record_from_bytes(raw or b"")
+    except ValueError:
+        return None
 
 
 ProblemKind = Literal[
