@@ -65,12 +65,7 @@ class EventEnvelope(msgspec.Struct, frozen=True):
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes the hash covers: the record without `hash`, as the contract serialises it."""
-    body = {key: value for key, value in record.items() if key != "hash"}
-    # allow_nan=False only refuses what would not be JSON at all; valid records are unchanged.
-    text = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    return _canonical_json({key: value for key, value in record.items() if key != "hash"})
 
 
 def compute_hash(record: Mapping[str, Any]) -> str:
@@ -89,12 +84,19 @@ def seal(record_without_hash: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_to_bytes(record: Mapping[str, Any]) -> bytes:
-    """The wire form of a sealed record: canonical JSON of the whole record, hash included.
+    """The whole record, `hash` included, serialised as `canonical` serialises it without `hash`.
 
-    Being canonical, the same record always gives the same bytes.
+    The same record always gives the same bytes, whatever its key order: what copies of a record
+    are compared by. Not the bytes on the topic: the worker's EventWriter produces
+    `orjson.dumps(record)` (compact, in the record's own key order), which reads back the same.
     """
+    return _canonical_json(record)
+
+
+def _canonical_json(content: Mapping[str, Any]) -> bytes:
+    # allow_nan=False only refuses what would not be JSON at all; valid records are unchanged.
     text = json.dumps(
-        dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        dict(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return text.encode("utf-8")
 

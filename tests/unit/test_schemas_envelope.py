@@ -71,7 +71,7 @@ def test_seal_replaces_a_stale_hash_and_leaves_its_input_alone() -> None:
     assert stale["hash"] == "f" * 64
 
 
-def test_wire_bytes_round_trip() -> None:
+def test_record_bytes_round_trip_and_ignore_key_order() -> None:
     record = seal(FIRST)
 
     assert record_from_bytes(record_to_bytes(record)) == record
