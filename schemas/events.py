@@ -32,9 +32,10 @@ class PresenceChanged(msgspec.Struct, frozen=True):
     so, or when its heartbeats stopped for the presence TTL; a device offline for a day is
     dropped from `devices`. `device_id` is the device whose presence.set or heartbeat this
     records, or null when an expiry tick caused it or a heartbeat that is no later than an
-    expired device's `last_seen` (a late copy, which does not bring it back). Every presence.set and every heartbeat records one,
-    even when nothing changed, so the log holds every time the decider relies on; an expiry tick
-    records one only for a member whose devices changed.
+    expired device's `last_seen` (a late copy, which does not bring it back). Every
+    presence.set and every heartbeat records one, even when nothing changed, so the log holds
+    every time the decider relies on; an expiry tick records one only for a member whose devices
+    changed.
     """
 
     TYPE: ClassVar[str] = "presence.changed"
