@@ -23,9 +23,9 @@ from rich.table import Table
 from adapters.kafka import ensure_topics, producer_config
 from config.settings import Settings
 from db.engines import migrate
-from devstack.broker import KafkaBroker, free_port
+from devstack.broker import KafkaBroker
 from devstack.database import LocalPostgres
-from devstack.processes import Child, start_service
+from devstack.processes import ServiceStack
 from schemas.topics import Topics
 
 console = Console(width=150)
@@ -84,32 +84,8 @@ class Report:
             console.print(rates)
 
 
-@dataclass
-class BenchStack:
-    kafka: str
-    database_url: str
-    topics: Topics
-    workdir: Path
-    secret: str = field(default_factory=lambda: uuid.uuid4().hex)
-    partitions: int = 12
-    children: list[Child] = field(default_factory=list)
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CHORUS_KAFKA": self.kafka,
-            "CHORUS_DATABASE_URL": self.database_url,
-            "CHORUS_SECRET": self.secret,
-            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
-            "CHORUS_PARTITIONS": str(self.partitions),
-            "CHORUS_WORKER_ID": f"bench-{self.topics.prefix}",
-            "CHORUS_DATA_DIR": str(self.workdir),
-        }
-
-    def start(self, service: str) -> str:
-        child, url = start_service(service, self.env(), self.workdir, free_port())
-        self.children.append(child)
-        return url
+#: A benchmark's services: the stack tests use, with the topics' default partition count.
+BenchStack = ServiceStack
 
 
 @contextmanager
@@ -132,12 +108,17 @@ def bench_stack() -> Iterator[BenchStack]:
         topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}")
         ensure_topics(kafka, topics, 12)
         migrate(database_url)
-        bench = BenchStack(kafka=kafka, database_url=database_url, topics=topics, workdir=workdir)
+        bench = BenchStack(
+            kafka=kafka,
+            database_url=database_url,
+            topics=topics,
+            workdir=workdir,
+            worker_id=f"bench-{topics.prefix}",
+        )
         try:
             yield bench
         finally:
-            for child in reversed(bench.children):
-                child.stop()
+            bench.stop_children()
     if os.environ.get("CHORUS_BENCH_KEEP"):
         console.print(f"logs kept in {workdir}")
     else:

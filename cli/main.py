@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from adapters.errors import InfraError
+from cli.subcommands import Handler
 from config.settings import DEFAULT_PORTS, Settings, SettingsError
 from replay.cli import add_parser as add_replay
 from streams.readmodels.rebuild_cli import add_parser as add_rebuild
-
-Handler = Callable[[argparse.Namespace, Settings], int]
 
 
 def _serve(service: str) -> Handler:

@@ -157,6 +157,11 @@ class SettingsError(RuntimeError):
     """A setting that a process needs is missing or malformed."""
 
 
+def inherited_environment() -> dict[str, str]:
+    """This process's environment, for a child that should inherit it (PATH, HOME, ...)."""
+    return dict(os.environ)
+
+
 def read_stack_file(data_dir: Path) -> dict[str, Any]:
     """What a running `chorus up` wrote about its broker and database, or {}."""
     path = data_dir / STACK_FILE

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
-import json
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,7 +12,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from confluent_kafka import KafkaException
@@ -24,6 +19,16 @@ from confluent_kafka.admin import AdminClient
 
 from adapters.errors import InfraError
 from config.settings import default_cache_dir
+from devstack.server import (
+    HOST,
+    LocalServer,
+    cmdline,
+    launch_group,
+    read_int,
+    rotate_log,
+    stop_group,
+    tail_text,
+)
 
 KAFKA_VERSION = "3.9.2"
 HERE = Path(__file__).resolve().parent
@@ -31,10 +36,6 @@ POM = HERE / "kafka" / "pom.xml"
 LOG4J = HERE / "kafka" / "log4j.properties"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 INSTALL_HINT = "install Java and Maven first, e.g. `apt-get install openjdk-17-jre-headless maven`"
-HOST = "127.0.0.1"
-LOG_TAIL_LINES = 40
-# Past this size the previous log moves to broker.log.1 at the next start.
-MAX_LOG_BYTES = 20 * 1024 * 1024
 # Kafka's default start script, minus the 1 GB heap: short pauses, and die rather than limp on.
 JVM_OPTIONS = (
     "-XX:+UseG1GC",
@@ -105,12 +106,14 @@ def _fetch_libs(mvn: str, libs: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-class KafkaBroker:
+class KafkaBroker(LocalServer):
     """One local Kafka node (broker and controller) whose state lives in `data_dir`.
 
     The data directory keeps the cluster id, the formatted log dirs and the ports, so
     `start()` after `stop()` (or in a later process) brings back the same cluster.
     """
+
+    what = "Kafka broker"
 
     def __init__(
         self,
@@ -119,7 +122,7 @@ class KafkaBroker:
         controller_port: int | None = None,
         heap: str = "512m",
     ) -> None:
-        self.data_dir = Path(data_dir).resolve()
+        super().__init__(data_dir)
         self.heap = heap
         self._wanted_port = port
         self._wanted_controller_port = controller_port
@@ -188,30 +191,18 @@ class KafkaBroker:
         """SIGTERM the broker's process group (a clean shutdown), SIGKILL after `timeout` s."""
         process, self._process = self._process, None
         if process is not None:
-            _stop_group(process, timeout)
+            stop_group(process, timeout)
             # Only our own broker's: another run's file is what _refuse_orphan looks at.
             (self.data_dir / "broker.pid").unlink(missing_ok=True)
         if self._log is not None:
             self._log.close()
             self._log = None
 
-    def __enter__(self) -> KafkaBroker:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # --- start-up steps --------------------------------------------------------------------
 
     def _refuse_orphan(self) -> None:
         """A broker left running by a killed supervisor would hold the log dirs' lock."""
-        pid = _read_int(self.data_dir / "broker.pid")
+        pid = read_int(self.data_dir / "broker.pid")
         if pid is not None and str(self.properties_path) in cmdline(pid):
             raise InfraError(
                 f"a Kafka broker (pid {pid}) of an earlier run still uses {self.data_dir}; "
@@ -219,28 +210,9 @@ class KafkaBroker:
             )
 
     def _choose_ports(self) -> tuple[int, int]:
-        """Given ports, else the ports of the last start when still free, else new free ones."""
-        remembered = _read_json(self.data_dir / "ports.json")
-        port = self._pick(self._wanted_port, remembered.get("port"), "client")
-        controller = self._pick(
-            self._wanted_controller_port, remembered.get("controller_port"), "controller"
-        )
-        port = port or free_port(avoid=controller)
-        controller = controller or free_port(avoid=port)
-        if port == controller:
-            raise InfraError(f"the Kafka client and controller ports are both {port}")
-        _write_json(self.data_dir / "ports.json", {"port": port, "controller_port": controller})
-        return port, controller
-
-    @staticmethod
-    def _pick(wanted: int | None, remembered: object, what: str) -> int | None:
-        if wanted:
-            if not port_is_free(wanted):
-                raise InfraError(f"the Kafka {what} port {HOST}:{wanted} is already in use")
-            return wanted
-        if isinstance(remembered, int) and port_is_free(remembered):
-            return remembered
-        return None
+        wanted = {"port": self._wanted_port, "controller_port": self._wanted_controller_port}
+        ports = self.choose_ports(wanted)
+        return ports["port"], ports["controller_port"]
 
     def _write_properties(self, port: int, controller_port: int) -> None:
         properties = {
@@ -288,16 +260,7 @@ class KafkaBroker:
         self._log.flush()
         argv = [java, f"-Xmx{self.heap}", *JVM_OPTIONS, "-cp", f"{libs}/*"]
         argv += [f"-Dlog4j.configuration=file:{LOG4J}", "kafka.Kafka", str(self.properties_path)]
-        # A session (and process group) of its own: a terminal's Ctrl-C reaches only the
-        # supervisor, which then stops the broker cleanly, and stop() can signal the group.
-        self._process = subprocess.Popen(
-            argv,
-            cwd=self.data_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        self._process = launch_group(argv, self._log, cwd=self.data_dir)
         (self.data_dir / "broker.pid").write_text(f"{self._process.pid}\n")
 
     def _wait_ready(self, timeout: float) -> None:
@@ -314,34 +277,14 @@ class KafkaBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise self._failure(f"exited with status {self._process.returncode}")
+                raise self.failure(f"exited with status {self._process.returncode}")
             with suppress(KafkaException):
                 admin.list_topics(timeout=1.0)
                 return
-        raise self._failure(f"did not answer within {timeout:.0f} s")
-
-    def _failure(self, what: str) -> InfraError:
-        tail = tail_text(self.log_path.read_text(errors="replace"))
-        return InfraError(
-            f"the Kafka broker in {self.data_dir} {what}; {self.log_path} ends:\n{tail}"
-        )
+        raise self.failure(f"did not answer within {timeout:.0f} s")
 
 
-# --- helpers (devstack/database.py uses the public ones) -------------------------------------
-
-
-def _stop_group(process: subprocess.Popen[bytes], timeout: float) -> None:
-    _signal_group(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        _signal_group(process.pid, signal.SIGKILL)
-        process.wait()
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    with suppress(ProcessLookupError):
-        os.killpg(pgid, sig)
+# --- helpers ---------------------------------------------------------------------------------
 
 
 def _new_cluster_id() -> str:
@@ -351,67 +294,3 @@ def _new_cluster_id() -> str:
         # Kafka never hands out ids with a leading '-': they read as options on a command line.
         if not cluster_id.startswith("-"):
             return cluster_id
-
-
-def free_port(avoid: int | None = None) -> int:
-    """A port on 127.0.0.1 that nothing listens on now (the kernel's pick), other than `avoid`."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind((HOST, 0))
-            port = int(sock.getsockname()[1])
-        if port != avoid:
-            return port
-
-
-def port_is_free(port: int) -> bool:
-    """True when a server could listen on 127.0.0.1:`port`."""
-    with socket.socket() as sock:
-        # Like the JVM's listener: connections of a previous run in TIME_WAIT do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def rotate_log(log: Path) -> None:
-    """Move a log past MAX_LOG_BYTES aside (to `<name>.1`), so logs stay bounded over restarts."""
-    with suppress(FileNotFoundError):
-        if log.stat().st_size > MAX_LOG_BYTES:
-            log.replace(log.with_name(log.name + ".1"))
-
-
-def cmdline(pid: int) -> str:
-    """The command line of a live process, or "" if it is gone (or a zombie)."""
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace")
-
-
-def _read_int(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_json(path: Path) -> dict[str, object]:
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def _write_json(path: Path, content: dict[str, object]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content) + "\n")
-    tmp.replace(path)
-
-
-def tail_text(text: str, lines: int = LOG_TAIL_LINES) -> str:
-    """The last `lines` lines of `text`."""
-    return "\n".join(text.rstrip("\n").splitlines()[-lines:])

@@ -13,15 +13,13 @@ import time
 from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
-from types import TracebackType
 
 from sqlalchemy import URL, create_engine, make_url, text
 from sqlalchemy.pool import NullPool
 
 from adapters.errors import InfraError
-from devstack.broker import cmdline, free_port, port_is_free, rotate_log, tail_text
+from devstack.server import HOST, LocalServer, cmdline, rotate_log, tail_text
 
-HOST = "127.0.0.1"
 SUPERUSER = "chorus"
 DATABASE = "chorus"
 SERVER_USER = "postgres"
@@ -74,14 +72,16 @@ def drop_database(url: str, name: str) -> None:
         engine.dispose()
 
 
-class LocalPostgres:
+class LocalPostgres(LocalServer):
     """A PostgreSQL cluster in `data_dir`, created on first start and kept over restarts.
 
     Run as root, the server runs as the `postgres` OS user (PostgreSQL refuses root).
     """
 
+    what = "PostgreSQL server"
+
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.data_dir = Path(data_dir).resolve()
+        super().__init__(data_dir)
         self._wanted_port = port
         self._port: int | None = None
         self._started = False
@@ -128,7 +128,7 @@ class LocalPostgres:
         if not (self.cluster_dir / "PG_VERSION").is_file():
             self._initdb(bin_dir, owner, password)
         self._clear_stale_pid()
-        self._port = self._choose_port()
+        self._port = self.choose_ports({"port": self._wanted_port})["port"]
         self._pg_ctl_start(bin_dir, owner, timeout)
         self._started = True
         create_database(self._url("postgres"), DATABASE, exist_ok=True)
@@ -148,18 +148,6 @@ class LocalPostgres:
             # pg_ctl cannot reach the cluster (an ancestor's permissions changed under it) or
             # the fast shutdown hangs: signal the postmaster directly, harder each time.
             _stop_postmaster(pid, timeout)
-
-    def __enter__(self) -> LocalPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- start-up steps --------------------------------------------------------------------
 
@@ -223,20 +211,6 @@ class LocalPostgres:
             return None
         return pid if str(self.cluster_dir) in cmdline(pid) else None
 
-    def _choose_port(self) -> int:
-        """The given port, else the last start's port while free, else a new free one."""
-        remembered_file = self.data_dir / "port"
-        if self._wanted_port:
-            if not port_is_free(self._wanted_port):
-                raise InfraError(f"the PostgreSQL port {HOST}:{self._wanted_port} is in use")
-            port = self._wanted_port
-        else:
-            remembered = _read_port(remembered_file)
-            free = remembered is not None and port_is_free(remembered)
-            port = remembered if free and remembered is not None else free_port()
-        remembered_file.write_text(f"{port}\n")
-        return port
-
     def _pg_ctl_start(self, bin_dir: Path, owner: pwd.struct_passwd | None, timeout: float) -> None:
         assert self._port is not None
         rotate_log(self.log_path)
@@ -252,11 +226,8 @@ class LocalPostgres:
             pid = self._live_postmaster()
             if pid is not None:
                 _stop_postmaster(pid, 10.0)
-            log = tail_text(self.log_path.read_text(errors="replace"))
-            raise InfraError(
-                f"PostgreSQL in {self.cluster_dir} did not start:\n{done.stdout}{done.stderr}"
-                f"{self.log_path} ends:\n{log}"
-            )
+            pg_ctl = tail_text(done.stdout + done.stderr)
+            raise self.failure("did not start", f" (pg_ctl said: {pg_ctl})")
 
     def _socket_dir(self, owner: pwd.struct_passwd | None) -> str:
         """A private folder for the Unix socket; '' (none, TCP only) if its path is too long."""
@@ -374,13 +345,6 @@ def _processes_in(folder: Path) -> list[int]:
                 if os.readlink(entry / "cwd") == str(folder):
                     found.append(int(entry.name))
     return found
-
-
-def _read_port(path: Path) -> int | None:
-    try:
-        return int(path.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def _major_version(bin_dir: Path) -> int:

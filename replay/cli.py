@@ -16,33 +16,34 @@ import argparse
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 
+from cli.subcommands import Handler, add_subcommand
 from config.settings import Settings
 from replay.bounds import Bounds, ReplayError, parse_instant
 from replay.progress import say
 
 if TYPE_CHECKING:
+    from cli.subcommands import Subparsers
     from replay.reading import LogReader
     from replay.sinks import Sink
     from replay.verify import VerifyReport
 
-Handler = Callable[[argparse.Namespace, Settings], int]
-if TYPE_CHECKING:  # generic for type checkers only: not subscriptable at run time
-    Actions = argparse._SubParsersAction[argparse.ArgumentParser]
 TIME_HELP = "RFC 3339, e.g. 2026-11-23T19:30:00Z, or `now`"
 FORMATS = ("jsonl", "csv", "parquet")
 
 
-def add_parser(sub: Actions) -> None:
+def add_parser(sub: Subparsers) -> None:
     """Register `replay` and its actions on the `chorus` command line."""
-    replay = sub.add_parser(
+    replay = add_subcommand(
+        sub,
         "replay",
+        None,
         help="export, rebuild at an instant or verify the events log (read-only)",
         description="Read the events topic without touching the live system.",
     )
@@ -52,9 +53,11 @@ def add_parser(sub: Actions) -> None:
     _add_verify(actions)
 
 
-def _add_export(actions: Actions) -> None:
-    export = actions.add_parser(
+def _add_export(actions: Subparsers) -> None:
+    export = add_subcommand(
+        actions,
         "export",
+        _guarded(_export),
         help="the events in log order, as JSONL, CSV or Parquet",
         description="Events ordered by occurred_at, then (team_id, seq); each team's in seq "
         "order. JSONL: records as on the topic. CSV and Parquet: one column per envelope "
@@ -62,32 +65,34 @@ def _add_export(actions: Actions) -> None:
     )
     export.add_argument("--from", dest="since", metavar="TIME", help=f"first instant; {TIME_HELP}")
     export.add_argument("--to", dest="until", metavar="TIME", help=f"last instant; {TIME_HELP}")
-    export.add_argument("--team", metavar="ID", help="only this team's events")
+    _add_team(export, "only this team's events")
     export.add_argument("--format", choices=FORMATS, default="jsonl", help="default: jsonl")
     export.add_argument("-o", "--output", metavar="FILE", default="-", help="default: stdout")
-    export.set_defaults(handler=_guarded(_export))
 
 
-def _add_state(actions: Actions) -> None:
-    state = actions.add_parser(
+def _add_state(actions: Subparsers) -> None:
+    state = add_subcommand(
+        actions,
         "state",
+        _guarded(_state),
         help="the presence and calls read models at an instant, from the log alone",
         description="JSON on stdout: {position, presence: {members}, calls} for one team, "
         "or a list of those, each with its team_id, for all teams.",
     )
     state.add_argument("--at", required=True, metavar="TIME", help=TIME_HELP)
-    state.add_argument("--team", metavar="ID", help="only this team")
-    state.set_defaults(handler=_guarded(_state))
+    _add_team(state, "only this team")
 
 
-def _add_verify(actions: Actions) -> None:
-    verify = actions.add_parser(
+def _add_verify(actions: Subparsers) -> None:
+    verify = add_subcommand(
+        actions,
         "verify",
+        _guarded(_verify),
         help="check hash chains and seq continuity, and the live read models against the log",
         description="Prints each chain problem and each difference between the read models "
         "rebuilt from the log and the live ones; exits 1 if there is any.",
     )
-    verify.add_argument("--team", metavar="ID", help="only this team")
+    _add_team(verify, "only this team")
     verify.add_argument(
         "--file", metavar="EXPORT.jsonl", help="check an exported copy offline (chain and seq)"
     )
@@ -96,7 +101,10 @@ def _add_verify(actions: Actions) -> None:
         action="store_true",
         help="the file starts mid-log (exported with --from): a team may start at any seq",
     )
-    verify.set_defaults(handler=_guarded(_verify))
+
+
+def _add_team(action: argparse.ArgumentParser, help: str) -> None:
+    action.add_argument("--team", metavar="ID", help=help)
 
 
 def _guarded(handler: Handler) -> Handler:

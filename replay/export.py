@@ -18,6 +18,7 @@ from replay.merge import END_OF_TIME, PartitionMerge, TeamWindows, Verdict
 from replay.progress import progress
 from replay.reading import LogReader, Record, team_partition
 from replay.sinks import Sink
+from schemas.envelope import record_from_bytes
 
 Warn = Callable[[str], None]
 _MALFORMED_SHOWN = 5  # a broken log would otherwise flood stderr; the count is in the stats
@@ -140,12 +141,12 @@ class Exporter:
 
 def _event_id(value: bytes) -> str:
     """The record's event_id, for a message (not decoded in the hot loop: it is rarely needed)."""
-    return str(orjson.loads(value).get("event_id"))
+    return str(record_from_bytes(value).get("event_id"))
 
 
 def _one_line(value: bytes) -> bytes:
     """The record on one line: a producer that pretty-printed it gets it compacted."""
-    return orjson.dumps(orjson.loads(value))
+    return orjson.dumps(record_from_bytes(value))
 
 
 def export_log(reader: LogReader, bounds: Bounds, sink: Sink, warn: Warn) -> ExportStats:

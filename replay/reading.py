@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, cast
 
+from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from adapters.kafka import kafka_reachable
@@ -39,31 +40,14 @@ class Record(Protocol):
     def offset(self) -> int: ...
 
 
-def murmur2(data: bytes) -> int:
-    """Kafka's murmur2 hash (the Java client's, and librdkafka's `murmur2`), unsigned."""
-    m, mask = 0x5BD1E995, 0xFFFFFFFF
-    length = len(data)
-    h = (0x9747B28C ^ length) & mask
-    for i in range(0, length - length % 4, 4):
-        k = int.from_bytes(data[i : i + 4], "little")
-        k = (k * m) & mask
-        k ^= k >> 24
-        h = ((h * m) & mask) ^ ((k * m) & mask)
-    tail = length - length % 4
-    if length % 4 == 3:
-        h ^= data[tail + 2] << 16
-    if length % 4 >= 2:
-        h ^= data[tail + 1] << 8
-    if length % 4 >= 1:
-        h = ((h ^ data[tail]) * m) & mask
-    h ^= h >> 13
-    h = (h * m) & mask
-    return h ^ (h >> 15)
-
-
 def team_partition(team_id: str, partitions: int) -> int:
-    """The partition the commands service's producer (murmur2 on the key) puts a team in."""
-    return (murmur2(team_id.encode()) & 0x7FFFFFFF) % partitions
+    """The partition Java's default partitioner (and librdkafka's `murmur2_random`, which every
+    Chorus producer uses) puts a team's key in: `toPositive(murmur2(key)) % partitions`.
+
+    aiokafka's `murmur2` is the Java client's hash as an unsigned 32-bit number; masking the sign
+    bit off it is Java's `toPositive` of the signed one.
+    """
+    return (int(murmur2(team_id.encode())) & 0x7FFFFFFF) % partitions
 
 
 class LogReader:

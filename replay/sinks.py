@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 import orjson
 
 from replay.bounds import ReplayError
-from schemas.envelope import ENVELOPE_FIELDS
+from schemas.envelope import ENVELOPE_FIELDS, record_from_bytes
 
 _PARQUET_ROWS = 65_536  # rows per row group: bounded memory, still large enough to compress
 
@@ -97,7 +97,7 @@ class CsvSink:
         self._writer.writerow(ENVELOPE_FIELDS)
 
     def write(self, payloads: list[bytes]) -> None:
-        self._writer.writerows(csv_row(orjson.loads(payload)) for payload in payloads)
+        self._writer.writerows(csv_row(record_from_bytes(payload)) for payload in payloads)
 
     def close(self) -> None:
         self._text.flush()
@@ -128,7 +128,7 @@ class ParquetSink:
 
     def write(self, payloads: list[bytes]) -> None:
         for payload in payloads:
-            record = orjson.loads(payload)
+            record = record_from_bytes(payload)
             row = {name: record.get(name) for name in ENVELOPE_FIELDS}
             row["data"] = orjson.dumps(row["data"], option=orjson.OPT_SORT_KEYS).decode()
             self._rows.append(row)

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
 from replay.bounds import Bounds, ReplayError
 from replay.progress import progress
 from replay.reading import LogReader, Record, team_partition
+from schemas.envelope import record_or_none
 from streams.projection import TeamView, calls_json, presence_json, project, record_key
 
 Warn = Callable[[str], None]
@@ -76,7 +75,7 @@ class StateFold:
             partition = message.partition()
             if partition in self._past:
                 continue
-            record = _parse(value)
+            record = record_or_none(value)
             if record is None:
                 self._warn(f"partition {partition} offset {message.offset()}: not JSON; skipped")
                 continue
@@ -87,14 +86,6 @@ class StateFold:
                 continue
             self.add(record)
         return newly_past
-
-
-def _parse(value: bytes) -> dict[str, Any] | None:
-    try:
-        record = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def fold_at(records: Iterable[Mapping[str, Any]], bounds: Bounds, warn: Warn) -> StateFold:

@@ -12,14 +12,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from replay.bounds import Bounds, ReplayError
 from replay.diff import EMPTY, Difference, Snapshot, diff_team, snapshot
 from replay.live import read_live
 from replay.progress import progress
 from replay.reading import LogReader, Record, team_partition
-from schemas.envelope import ChainProblem, ChainVerifier
+from schemas.envelope import ChainProblem, ChainVerifier, record_from_bytes
 from streams.projection import TeamView, project, record_key
 
 
@@ -55,11 +53,8 @@ class ChainCheck:
         self._team = team_id
         self._verifier = ChainVerifier(partial=partial)
 
-    def add(self, record: Any, where: str) -> bool:
+    def add(self, record: dict[str, Any], where: str) -> bool:
         """Check one record; False if it is not of the team asked for (and so not checked)."""
-        if not isinstance(record, dict):
-            self._report.problems.append(f"{where}: not a JSON object")
-            return False
         team = record.get("team_id")
         if self._team is not None and team != self._team:
             return False
@@ -79,9 +74,9 @@ def verify_lines(lines: Iterable[bytes], team_id: str | None, *, partial: bool) 
         if not line.strip():
             continue
         try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            report.problems.append(f"line {number}: not JSON ({exc})")
+            record = record_from_bytes(line)
+        except ValueError as exc:
+            report.problems.append(f"line {number}: {exc}")
             continue
         check.add(record, f"line {number}")
     if team_id is not None and report.events == 0:
@@ -108,9 +103,9 @@ class LiveCheck:
                 continue
             where = f"partition {message.partition()} offset {message.offset()}"
             try:
-                record = orjson.loads(value)
-            except orjson.JSONDecodeError as exc:
-                self.report.problems.append(f"{where}: not JSON ({exc})")
+                record = record_from_bytes(value)
+            except ValueError as exc:
+                self.report.problems.append(f"{where}: {exc}")
                 continue
             if self._chain.add(record, where):
                 self._fold(record)

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import msgspec
+import orjson
 
 from schemas.fields import Hash, Id, Positive, Timestamp
 
@@ -64,12 +65,7 @@ class EventEnvelope(msgspec.Struct, frozen=True):
 
 def canonical(record: Mapping[str, Any]) -> bytes:
     """The bytes the hash covers: the record without `hash`, as the contract serialises it."""
-    body = {key: value for key, value in record.items() if key != "hash"}
-    # allow_nan=False only refuses what would not be JSON at all; valid records are unchanged.
-    text = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    )
-    return text.encode("utf-8")
+    return _canonical_json({key: value for key, value in record.items() if key != "hash"})
 
 
 def compute_hash(record: Mapping[str, Any]) -> str:
@@ -88,22 +84,43 @@ def seal(record_without_hash: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def record_to_bytes(record: Mapping[str, Any]) -> bytes:
-    """The wire form of a sealed record: canonical JSON of the whole record, hash included.
+    """The whole record, `hash` included, serialised as `canonical` serialises it without `hash`.
 
-    Being canonical, the same record always gives the same bytes.
+    The same record always gives the same bytes, whatever its key order: what copies of a record
+    are compared by. Not the bytes on the topic: the worker's EventWriter produces
+    `orjson.dumps(record)` (compact, in the record's own key order), which reads back the same.
     """
+    return _canonical_json(record)
+
+
+def _canonical_json(content: Mapping[str, Any]) -> bytes:
+    # allow_nan=False only refuses what would not be JSON at all; valid records are unchanged.
     text = json.dumps(
-        dict(record), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        dict(content), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
     return text.encode("utf-8")
 
 
 def record_from_bytes(raw: bytes) -> dict[str, Any]:
-    """A record read from the wire, as a plain dict (not yet checked against its hash)."""
-    loaded = json.loads(raw)
+    """A record from the JSON bytes of a message or a line, as a plain dict (its hash unchecked).
+
+    Raises ValueError saying what is wrong: `not JSON (<where>)` or `not a JSON object`.
+    """
+    try:
+        loaded = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
     if not isinstance(loaded, dict):
-        raise ValueError("an event record must be a JSON object")
+        raise ValueError("not a JSON object")
     return loaded
+
+
+def record_or_none(raw: bytes | None) -> dict[str, Any] | None:
+    """`record_from_bytes`, but None for a missing value or one that is not a JSON object."""
+    try:
+        return record_from_bytes(raw or b"")
+    except ValueError:
+        return None
 
 
 ProblemKind = Literal[

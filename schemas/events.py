@@ -25,14 +25,17 @@ class DeviceStatus(msgspec.Struct, frozen=True):
 
 
 class PresenceChanged(msgspec.Struct, frozen=True):
-    """A member's presence changed: their status is the most present of their devices'.
+    """A member's presence after a set, a heartbeat or an expiry: the most present device's.
 
     `status` is `available` if any device is available, else `busy`, else `away`, and
     `offline` only when every device is offline (or none is left). A device is offline when set
     so, or when its heartbeats stopped for the presence TTL; a device offline for a day is
-    dropped from `devices`. `device_id` is the device whose presence.set or heartbeat caused the
-    change, or null when expiry did. Emitted on every presence.set, and on a heartbeat or expiry
-    only when something changed.
+    dropped from `devices`. `device_id` is the device whose presence.set or heartbeat this
+    records, or null when an expiry tick caused it or a heartbeat that is no later than an
+    expired device's `last_seen` (a late copy, which does not bring it back). Every
+    presence.set and every heartbeat records one, even when nothing changed, so the log holds
+    every time the decider relies on; an expiry tick records one only for a member whose devices
+    changed.
     """
 
     TYPE: ClassVar[str] = "presence.changed"

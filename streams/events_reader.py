@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
-import orjson
 from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from schemas.envelope import record_or_none
 
 TIMEOUT = 10.0
 
@@ -82,16 +83,8 @@ class EventsReader:
                         return
                     raise RuntimeError(f"reading {self.topic}[{partition}] failed: {error}")
                 offset = int(message.offset() or 0)
-                yield offset, _record(message.value())
+                yield offset, record_or_none(message.value())
                 if offset >= end - 1:
                     return
         finally:
             self._consumer.unassign()
-
-
-def _record(value: bytes | None) -> dict[str, Any] | None:
-    try:
-        record = orjson.loads(value or b"null")
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None

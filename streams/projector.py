@@ -21,11 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
-import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from schemas.envelope import record_or_none
 from streams.projection import Change, TeamView, project, record_key, without_settled_calls
 from streams.readmodels.store import load_view, save, storable, table_generation
 
@@ -44,7 +44,7 @@ class Projector:
 
     async def apply(self, partition: int, raw: bytes) -> str:
         """Project one record of `partition` into the tables; returns what became of it."""
-        record = _decode(raw)
+        record = record_or_none(raw)
         key = None if record is None else record_key(record)
         if record is None or key is None or not storable(key[0]):
             log.error("read models: skipping an unusable record at partition %d", partition)
@@ -114,14 +114,6 @@ async def _patiently(attempt: Callable[[], Awaitable[T]]) -> T:
 def _unreachable(exc: DBAPIError) -> bool:
     """True for a lost or refused connection (worth waiting for), not for refused data."""
     return isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated
-
-
-def _decode(raw: bytes) -> dict[str, Any] | None:
-    try:
-        record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def install_projector(

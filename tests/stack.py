@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from devstack.broker import free_port
-from devstack.processes import Child, start_service
-from schemas.topics import Topics
+from devstack.processes import ServiceStack
 
 
 @dataclass
-class ChorusStack:
+class ChorusStack(ServiceStack):
     """Processes of one test's stack, sharing its topics, database and secret."""
 
-    kafka: str
-    database_url: str
-    topics: Topics
-    log_dir: Path
     partitions: int = 3
     presence_ttl: float = 30.0
-    secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-    worker_id: str = field(default_factory=lambda: f"chorus-test-{uuid.uuid4().hex[:12]}")
-    children: list[Child] = field(default_factory=list)
     clients: list[Client] = field(default_factory=list)
 
     def client(self, base_url: str) -> Client:
@@ -40,28 +28,8 @@ class ChorusStack:
         self.clients.append(client)
         return client
 
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CHORUS_KAFKA": self.kafka,
-            "CHORUS_DATABASE_URL": self.database_url,
-            "CHORUS_SECRET": self.secret,
-            "CHORUS_TOPIC_PREFIX": self.topics.prefix,
-            "CHORUS_PARTITIONS": str(self.partitions),
-            "CHORUS_WORKER_ID": self.worker_id,
-            "CHORUS_PRESENCE_TTL": str(self.presence_ttl),
-            "CHORUS_DATA_DIR": str(self.log_dir),
-        }
-
-    def start(
-        self, service: str, timeout: float = 120.0, *, env: Mapping[str, str] | None = None
-    ) -> str:
-        """Start one more process of `service` (with `env` added to the stack's environment,
-        e.g. CHORUS_FAULTS); returns its base URL once /healthz answers."""
-        environment = {**self.env(), **(env or {})}
-        child, url = start_service(service, environment, self.log_dir, free_port(), timeout)
-        self.children.append(child)
-        return url
+    def more_env(self) -> dict[str, str]:
+        return {"CHORUS_PRESENCE_TTL": str(self.presence_ttl)}
 
     def wait_worker_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -75,9 +43,7 @@ class ChorusStack:
         for client in self.clients:
             client.http.close()
         self.clients.clear()
-        for child in reversed(self.children):
-            child.stop()
-        self.children.clear()
+        self.stop_children()
 
 
 @contextmanager

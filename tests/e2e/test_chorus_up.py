@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,16 +21,11 @@ from adapters.kafka import producer_config
 from config.settings import read_stack_file
 from db.engines import make_engine
 from db.tables import users
+from devstack.server import free_port
 from schemas.topics import Topics
 
 READY_TIMEOUT = 240.0
 SERVICES = ("worker", "commands", "queries", "media")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Stack:
@@ -180,7 +174,7 @@ def _marks_survived(data_dir: Path, mark: str) -> None:
 
 def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "stack"
-    ports = {name: _free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICES}
     mark = str(uuid.uuid4())
 
     with running_stack(data_dir, ports) as first:

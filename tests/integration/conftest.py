@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from db.engines import migrate
+from schemas.envelope import record_from_bytes
 from schemas.topics import Topics
 from tests.stack import ChorusStack, running
 
@@ -33,7 +33,7 @@ def stack(
             kafka=kafka_bootstrap,
             database_url=migrated_database_url,
             topics=topics,
-            log_dir=tmp_path,
+            workdir=tmp_path,
         )
     ) as started:
         yield started
@@ -69,7 +69,7 @@ def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[dict[str
                     remaining.discard(message.partition())
                     continue
                 raise AssertionError(str(error))
-            records.append(orjson.loads(message.value() or b"null"))
+            records.append(record_from_bytes(message.value() or b""))
             if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
                 remaining.discard(message.partition())
     finally:

@@ -9,9 +9,10 @@ from collections import Counter
 
 import httpx
 
+from devstack.server import free_port
 from schemas.envelope import verify_chain
 from tests.integration.conftest import read_topic
-from tests.stack import ChorusStack, Client, free_port
+from tests.stack import ChorusStack, Client
 
 
 def _started(stack: ChorusStack) -> tuple[str, Client, Client, str]:

@@ -18,7 +18,8 @@ from confluent_kafka.admin._config import ConfigResource
 
 from adapters.errors import InfraError
 from adapters.kafka import COMMANDS_RETENTION_MS, ensure_topics, kafka_reachable, producer_config
-from devstack.broker import KafkaBroker, free_port, kafka_libs
+from devstack.broker import KafkaBroker, kafka_libs
+from devstack.server import free_port
 from schemas.topics import Topics
 
 

@@ -14,8 +14,8 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.exc import ProgrammingError
 
 from adapters.errors import InfraError
-from devstack.broker import cmdline
 from devstack.database import LocalPostgres, create_database, drop_database
+from devstack.server import cmdline
 
 
 def _engine(url: str) -> Engine:

@@ -3,7 +3,6 @@ and a projector killed with SIGKILL mid-burst leaves them equal to the log's fol
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import statistics
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import psycopg
 
+from devstack.server import signal_group
 from schemas.clock import TIME_PATTERN
 from streams.readmodels.store import CHANNEL
 from tests.integration.read_models import plan, send, settled, stored, three_teams
@@ -135,7 +135,7 @@ def test_a_projector_killed_mid_burst_leaves_the_read_models_equal_to_the_log(
     def maybe_kill(count: int) -> None:
         if count == KILL_AFTER:
             assert victim.process is not None
-            os.killpg(victim.process.pid, signal.SIGKILL)
+            signal_group(victim.process.pid, signal.SIGKILL)
             at_kill.update(stored(stack.database_url).positions)
 
     acked = send(commands, plan(setup, BURST), maybe_kill)

@@ -7,7 +7,8 @@ import time
 import httpx
 import pytest
 
-from tests.stack import ChorusStack, free_port
+from devstack.server import free_port
+from tests.stack import ChorusStack
 
 SERVICES = ("commands", "queries", "media", "worker")
 

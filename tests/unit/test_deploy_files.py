@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
+import fnmatch
 import itertools
 import json
 import re
@@ -12,6 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from adapters.kafka import _new_topics
+from cli.main import build_parser
+from config.settings import Settings
+from schemas.topics import Topics
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,11 +29,38 @@ DOCKERFILE = DEPLOY / "Dockerfile"
 SCALING = DEPLOY / "SCALING.md"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-SUBCOMMANDS = {"commands", "queries", "media", "worker", "up", "replay", "init"}
-REQUIRED_ENV = ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET")
-HTTP_PORTS = {"commands": 8000, "queries": 8001, "media": 8002}
-ROLES = {"init": "init", "commands": "commands", "queries": "queries"}
-ROLES |= {"media": "media", "worker": "worker"}
+ROLES = ("init", "commands", "queries", "media", "worker")
+SERVING = ("commands", "queries", "media", "worker")
+SETTING_NAME = re.compile(r"\bCHORUS_[A-Z0-9_*]*[A-Z0-9*]")
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    """The `chorus` command line's subcommands, each with its parser."""
+    found = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    assert len(found) == 1
+    return dict(found[0].choices)
+
+
+def default_port(role: str) -> int:
+    """The port `chorus <role>` listens on when given none: its option's default, or the
+    setting the service falls back to (as cli/main.py does)."""
+    port = build_parser().parse_args([role]).port
+    return int(port or getattr(Settings.from_env({}), f"{role}_port"))
+
+
+def _setting_changed_by(name: str) -> list[str]:
+    """The Settings fields that setting `name` in the environment changes."""
+    base = Settings.from_env({})
+    changed = Settings.from_env({name: "7"})
+    fields = dataclasses.fields(Settings)
+    return [f.name for f in fields if getattr(base, f.name) != getattr(changed, f.name)]
+
+
+def _required_in_guide() -> set[str]:
+    """The variables SCALING.md's environment table marks as required."""
+    rows = re.findall(r"^\| `(CHORUS_[A-Z_]+)` \| yes \|", SCALING.read_text(), re.MULTILINE)
+    assert rows, "the guide's environment table marks no variable as required"
+    return set(rows)
 
 
 # --- compose.yaml ---------------------------------------------------------------------------
@@ -73,25 +108,29 @@ def test_compose_has_every_role(services: dict[str, dict[str, Any]]) -> None:
 
 
 def test_every_service_runs_a_chorus_subcommand(services: dict[str, dict[str, Any]]) -> None:
+    subcommands = set(_subparsers())
     for name, service in services.items():
         words = _command(service)
-        assert words[0] in SUBCOMMANDS, f"{name}: {words[0]!r} is not a chorus subcommand"
+        assert words[0] in subcommands, f"{name}: {words[0]!r} is not a chorus subcommand"
         assert words[0] != "up", f"{name}: `chorus up` starts its own broker, not for deployment"
         if name in ROLES:
-            assert words[0] == ROLES[name], f"{name} runs `chorus {words[0]}`"
+            assert words[0] == name, f"{name} runs `chorus {words[0]}`"
 
 
 def test_required_variables_are_required_references(
     services: dict[str, dict[str, Any]],
 ) -> None:
+    required = _required_in_guide()
     for name, service in services.items():
         env = _environment(service)
-        for var in REQUIRED_ENV:
+        for var in required:
             assert var in env, f"{name}: {var} is not passed"
             pattern = rf"\$\{{{var}:\?[^}}]+\}}"
             assert re.fullmatch(pattern, env[var]), (
                 f"{name}: {var} must be ${{{var}:?message}}, not {env[var]!r}"
             )
+    refused = set(re.findall(r"\$\{(CHORUS_[A-Z0-9_]+):\?", COMPOSE.read_text()))
+    assert refused <= required, f"compose requires {refused - required}; the guide says optional"
 
 
 def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:
@@ -106,19 +145,36 @@ def test_no_literal_secrets(services: dict[str, dict[str, Any]]) -> None:
     assert not re.search(r"://[^/\s:@]+:[^/\s@]+@", text), "credentials in a URL"
 
 
-def test_http_services_publish_and_check_health(services: dict[str, dict[str, Any]]) -> None:
-    for name, port in HTTP_PORTS.items():
-        service = services[name]
-        assert port in _container_ports(service), f"{name} does not publish {port}"
-        check = service.get("healthcheck")
-        assert isinstance(check, dict) and not check.get("disable"), f"{name}: no healthcheck"
-        test = check["test"]
-        words = test if isinstance(test, list) else ["CMD-SHELL", test]
-        assert words[0] in {"CMD", "CMD-SHELL"}
-        joined = " ".join(str(word) for word in words[1:])
-        assert "python" in joined and "urllib" in joined, f"{name}: not a python urllib check"
-        assert f":{port}/healthz" in joined, f"{name}: healthcheck misses :{port}/healthz"
-        assert not re.search(r"\b(curl|wget)\b", joined), f"{name}: the image has no curl"
+def _health_url(service: dict[str, Any]) -> tuple[int, str]:
+    """(port, path) of the URL a service's healthcheck asks for, with python's urllib."""
+    check = service.get("healthcheck")
+    assert isinstance(check, dict) and not check.get("disable"), "no healthcheck"
+    test = check["test"]
+    words = test if isinstance(test, list) else ["CMD-SHELL", test]
+    assert words[0] in {"CMD", "CMD-SHELL"}
+    joined = " ".join(str(word) for word in words[1:])
+    assert "python" in joined and "urllib" in joined, "not a python urllib check"
+    assert not re.search(r"\b(curl|wget)\b", joined), "the image has no curl"
+    urls = re.findall(r"http://(?:127\.0\.0\.1|localhost):(\d+)(/[\w/]*)", joined)
+    assert len(urls) == 1, f"not one local URL in {joined!r}"
+    return int(urls[0][0]), urls[0][1]
+
+
+@pytest.mark.parametrize("role", SERVING)
+def test_every_service_checks_its_own_healthz(
+    services: dict[str, dict[str, Any]], role: str
+) -> None:
+    assert _health_url(services[role]) == (default_port(role), "/healthz")
+
+
+@pytest.mark.parametrize("role", SERVING)
+def test_published_ports_are_the_services_own(
+    services: dict[str, dict[str, Any]], role: str
+) -> None:
+    published = _container_ports(services[role])
+    assert published <= {default_port(role)}, f"{role} publishes {published}"
+    if role != "worker":  # the worker's port serves health and metrics, in-network only
+        assert published, f"{role} publishes no port"
 
 
 def test_long_running_services_restart_and_wait_for_init(
@@ -227,17 +283,17 @@ def test_dockerfile_installs_with_constraints() -> None:
     assert "constraints.txt" in copies or re.search(r"(^|\s)\.\s", copies + " ")
 
 
-def test_dockerfile_exposes_http_ports_and_bakes_no_secret() -> None:
+def test_dockerfile_exposes_every_services_port_and_bakes_no_secret() -> None:
     exposed = {
         int(port.split("/")[0])
         for keyword, args in _instructions()
         if keyword == "EXPOSE"
         for port in args.split()
     }
-    assert set(HTTP_PORTS.values()) <= exposed
+    assert exposed == {default_port(role) for role in SERVING}
     for keyword, args in _instructions():
         if keyword in {"ENV", "ARG"}:
-            for var in REQUIRED_ENV:
+            for var in _required_in_guide():
                 assert var not in args, f"{keyword} {var} bakes a deployment value in"
 
 
@@ -255,31 +311,100 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
     assert not patterns & needed, f"excludes what the build needs: {patterns & needed}"
 
 
-# --- SCALING.md -----------------------------------------------------------------------------
+# --- what the files name, against the code -------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "needle",
-    [
-        "commands",
-        "queries",
-        "media",
-        "worker",
-        "Last-Event-ID",
-        "chorus.commands",
-        "chorus.events",
-        "retention.ms=-1",
-        "/metrics",
-        "lag",
-        "not run in CI",
-        *REQUIRED_ENV,
-    ],
-)
-def test_scaling_guide_mentions(needle: str) -> None:
-    assert needle in SCALING.read_text()
+def _compose_knobs() -> set[str]:
+    """Variables compose itself substitutes that no service's environment passes on."""
+    text = COMPOSE.read_text()
+    substituted = set(re.findall(r"\$\{(CHORUS_[A-Z0-9_]+)", text))
+    loaded = yaml.safe_load(text)
+    passed = {key for service in loaded["services"].values() for key in _environment(service)}
+    return substituted - passed
 
 
-def test_scaling_guide_has_a_section_per_tier() -> None:
+@pytest.mark.parametrize("path", [DOCKERFILE, COMPOSE, SCALING], ids=lambda p: p.name)
+def test_every_chorus_variable_named_is_a_setting_or_a_compose_knob(path: Path) -> None:
+    knobs = _compose_knobs()
+    for name in set(SETTING_NAME.findall(path.read_text())):
+        if "*" in name:
+            assert fnmatch.filter(knobs, name), f"{path.name}: {name} matches no compose variable"
+        elif name not in knobs:
+            assert _setting_changed_by(name), f"{path.name}: config/settings.py ignores {name}"
+
+
+def _chorus_commands(text: str) -> list[list[str]]:
+    """The words after `chorus` of every `chorus ...` command quoted in backticks."""
+    return [span.split()[1:] for span in re.findall(r"`(chorus [^`]+)`", text)]
+
+
+@pytest.mark.parametrize("path", [DOCKERFILE, SCALING], ids=lambda p: p.name)
+def test_every_subcommand_and_option_named_exists(path: Path) -> None:
+    text = path.read_text()
+    named = _chorus_commands(text)
+    # The Dockerfile's usage line: `docker run chorus a | b | c`.
+    for line in re.findall(r"docker run chorus ([a-z| ]+)", text):
+        named += [[word] for word in line.replace("|", " ").split()]
+    assert named, f"{path.name} names no chorus subcommand"
+    subparsers = _subparsers()
+    for words in named:
+        assert words[0] in subparsers, f"{path.name}: no subcommand `chorus {words[0]}`"
+        options = subparsers[words[0]]._option_string_actions
+        for word in words[1:]:
+            if word.startswith("-"):
+                assert word in options, f"{path.name}: `chorus {words[0]}` has no {word}"
+    assert _exec_form("CMD")[0] in subparsers
+
+
+def test_the_guide_gives_each_service_its_port() -> None:
     text = SCALING.read_text()
-    for tier in ("commands", "queries", "worker", "media"):
-        assert re.search(rf"^- \*\*{tier}\*\*", text, re.MULTILINE), f"no bullet for {tier}"
+    for role in ROLES:
+        bullet = re.search(rf"^- \*\*{role}\*\*(?: \(([^)]*)\))?", text, re.MULTILINE)
+        assert bullet, f"the guide does not say how {role} runs"
+        ports = [int(port) for port in re.findall(r"\b\d{4}\b", bullet.group(1) or "")]
+        if role in SERVING:
+            assert ports[:1] == [default_port(role)], f"{role}: the guide says {ports}"
+        else:
+            assert not ports, f"{role} serves no port, the guide says {ports}"
+
+
+def test_the_guides_defaults_are_the_settings_defaults() -> None:
+    defaults = Settings.from_env({})
+    rows = re.findall(r"^\| (`CHORUS_.+?) \| (.+?) \| (.+?) \|$", SCALING.read_text(), re.MULTILINE)
+    checked = 0
+    for names, required, meaning in rows:
+        variables = re.findall(r"`(CHORUS_[A-Z_]+)`", names)
+        given = re.fullmatch(r"no \((.+)\)", required)
+        if given:  # one variable, its default in brackets
+            (field,) = _setting_changed_by(variables[0])
+            value = getattr(defaults, field)
+            value = value.prefix if isinstance(value, Topics) else value
+            assert given.group(1).strip("`") == str(value), f"{variables[0]} defaults to {value}"
+            checked += 1
+        elif re.fullmatch(r"[\d /]+", meaning):  # several variables, their defaults in turn
+            numbers = [int(n) for n in meaning.split("/")]
+            fields = [_setting_changed_by(name) for name in variables]
+            assert [getattr(defaults, f) for (f,) in fields] == numbers, names
+            checked += 1
+    assert checked >= 3, "the guide's table gives no defaults to check"
+
+
+def test_the_guides_topics_and_retention_are_what_init_creates() -> None:
+    created = {topic.topic: topic.config for topic in _new_topics(Topics(), 12)}
+    text = SCALING.read_text()
+    rows = re.findall(r"^\| `([\w.]+)` \| team id \| (.+) \|$", text, re.MULTILINE)
+    assert {name for name, _ in rows} == set(created), "the guide's topics are not init's"
+    said = {name: re.search(r"retention\.ms=(-?\d+)", retention) for name, retention in rows}
+    claims = {name: found.group(1) for name, found in said.items() if found}
+    assert claims, "the guide states no topic's retention"
+    for name, retention_ms in claims.items():
+        assert created[name]["retention.ms"] == retention_ms, name
+
+
+def test_the_files_the_guide_names_exist() -> None:
+    text = SCALING.read_text() + DOCKERFILE.read_text() + COMPOSE.read_text()
+    named = set(re.findall(r"\b((?:deploy|config|tests|infra|adapters)/[\w/]+(?:\.\w+)?)", text))
+    named.discard("deploy/.env")
+    assert named, "no file named"
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"named but missing: {missing}"

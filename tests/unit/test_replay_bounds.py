@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from replay.bounds import CLOCK_SLACK_MS, Bounds, ReplayError, parse_instant
-from replay.reading import murmur2, team_partition
+from replay.reading import team_partition
 from schemas.clock import parse_millis
 
 
@@ -64,19 +64,26 @@ def test_from_after_to_is_refused() -> None:
         Bounds(since_ms=2, until_ms=1)
 
 
-@pytest.mark.parametrize(
-    ("key", "signed"),
-    [  # the Java client's own test vectors (org.apache.kafka.common.utils.UtilsTest)
-        (b"21", -973932308),
-        (b"foobar", -790332482),
-        (b"a-little-bit-long-string", -985981536),
-        (b"a-little-bit-longer-string", -1486304829),
-        (b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
-        (b"abc", 479470107),
-    ],
-)
-def test_murmur2_is_kafkas(key: bytes, signed: int) -> None:
-    assert murmur2(key) == signed & 0xFFFFFFFF
+#: The Java client's own murmur2 test vectors (org.apache.kafka.common.utils.UtilsTest), signed
+#: as Java returns them, and the partition of 12 the Java default partitioner gives each key
+#: (`Utils.toPositive(hash) % 12`).
+JAVA_KEYS = [
+    ("21", -973932308, 0),
+    ("foobar", -790332482, 6),
+    ("a-little-bit-long-string", -985981536, 8),
+    ("a-little-bit-longer-string", -1486304829, 11),
+    ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971, 5),
+    ("abc", 479470107, 3),
+]
+
+
+@pytest.mark.parametrize(("key", "java_hash", "of_twelve"), JAVA_KEYS)
+def test_a_team_is_in_the_partition_javas_default_partitioner_picks(
+    key: str, java_hash: int, of_twelve: int
+) -> None:
+    assert team_partition(key, 12) == of_twelve
+    for partitions in (1, 2, 3, 7, 64, 1000):
+        assert team_partition(key, partitions) == (java_hash & 0x7FFFFFFF) % partitions
 
 
 def test_a_team_has_one_partition_in_range() -> None:

@@ -67,10 +67,12 @@ def test_a_file_starting_mid_log_verifies_with_partial_only() -> None:
 
 def test_one_team_of_a_file_and_lines_that_are_not_records() -> None:
     report = verify_lines(
-        [b"", b"{oops", *lines(decided("t1") + decided("t2"))], "t2", partial=False
+        [b"", b"{oops", b"[1]", *lines(decided("t1") + decided("t2"))], "t2", partial=False
     )
     assert report.events == 4 and report.teams == {"t2"}
-    assert [p.split(":")[0] for p in report.problems] == ["line 2"]
+    not_json, not_an_object = report.problems
+    assert not_json.startswith("line 2: not JSON (")
+    assert not_an_object == "line 3: not a JSON object"
     with pytest.raises(ReplayError, match="no events of team t3"):
         verify_lines(lines(decided("t1")), "t3", partial=False)
 

@@ -14,6 +14,7 @@ from schemas.envelope import (
     canonical,
     compute_hash,
     record_from_bytes,
+    record_or_none,
     record_to_bytes,
     seal,
     verify_chain,
@@ -70,11 +71,34 @@ def test_seal_replaces_a_stale_hash_and_leaves_its_input_alone() -> None:
     assert stale["hash"] == "f" * 64
 
 
-def test_wire_bytes_round_trip() -> None:
+def test_record_bytes_round_trip_and_ignore_key_order() -> None:
     record = seal(FIRST)
 
     assert record_from_bytes(record_to_bytes(record)) == record
     assert record_to_bytes(record) == record_to_bytes(dict(reversed(record.items())))
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"seq": 1', r"^not JSON \(.+\)$"),
+        (b"\xff", r"^not JSON \(.+\)$"),
+        (b"", r"^not JSON \(.+\)$"),
+        (b"[1, 2]", r"^not a JSON object$"),
+        (b"null", r"^not a JSON object$"),
+    ],
+)
+def test_bytes_that_are_no_record_say_why_or_give_none(raw: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        record_from_bytes(raw)
+    assert record_or_none(raw) is None
+
+
+def test_a_record_read_leniently_is_the_record_and_a_missing_value_is_none() -> None:
+    record = seal(FIRST)
+
+    assert record_or_none(record_to_bytes(record)) == record
+    assert record_or_none(None) is None
 
 
 def test_an_intact_chain_has_no_problems() -> None:
