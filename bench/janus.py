@@ -17,8 +17,8 @@ from typing import Any
 
 import httpx
 
-from devstack.broker import free_port
 from devstack.processes import Child
+from devstack.server import free_port
 
 SYSTEM_CONFIG = Path("/etc/janus")
 PLUGIN = "libjanus_audiobridge.so"

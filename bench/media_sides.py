@@ -22,8 +22,8 @@ import aiohttp
 import httpx
 
 from bench.harness import BenchStack
-from devstack.broker import free_port
 from devstack.processes import Child, wait_healthy
+from devstack.server import free_port
 
 PASSWORD = "benchmark password"
 

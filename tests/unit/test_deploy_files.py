@@ -52,7 +52,8 @@ def _setting_changed_by(name: str) -> list[str]:
     """The Settings fields that setting `name` in the environment changes."""
     base = Settings.from_env({})
     changed = Settings.from_env({name: "7"})
-    fields = dataclasses.fields(Settings)
+    # `environment` keeps the whole environment read, so every variable changes it.
+    fields = [f for f in dataclasses.fields(Settings) if f.name != "environment"]
     return [f.name for f in fields if getattr(base, f.name) != getattr(changed, f.name)]
 
 
