@@ -24,11 +24,21 @@ def _serve(service: str) -> Handler:
             from queries.app import create_app
         else:
             from media.app import create_app
+        host = args.host or settings.host
+        port = args.port or getattr(settings, f"{service}_port")
+        if service == "media":
+            # The node's id and offer URLs follow from its port unless set.
+            settings = settings.with_(
+                host=host,
+                media_port=port,
+                media_node_id=args.node_id or settings.media_node_id,
+                media_region=args.region or settings.media_region,
+            )
         app = create_app(settings)
         uvicorn.run(
             app,
-            host=args.host or settings.host,
-            port=args.port or getattr(settings, f"{service}_port"),
+            host=host,
+            port=port,
             log_level=args.log_level,
             # One log line per request costs more CPU than a small request; /metrics counts them.
             access_log=args.access_log,
@@ -112,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--access-log", action="store_true", help="log every request (off: see /metrics)"
         )
         service.set_defaults(handler=_serve(name))
+    media = sub.choices["media"]
+    media.add_argument("--node-id", default=None, help="this node's id (CHORUS_MEDIA_NODE_ID)")
+    media.add_argument("--region", default=None, help="this node's region (CHORUS_MEDIA_REGION)")
 
     worker = sub.add_parser(
         "worker",

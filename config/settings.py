@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from schemas.topics import Topics
 
 DEFAULT_PARTITIONS = 12
 STACK_FILE = "stack.json"
+MEDIA_NODE_NAMESPACE = uuid.UUID("0d8f5a8e-3c1b-4f57-9d0e-6a2b7c4e1f90")
 
 
 def default_data_dir() -> Path:
@@ -39,6 +41,10 @@ class Settings:
     token_ttl_seconds: int = 12 * 3600
     presence_ttl_seconds: float = 30.0
     worker_id: str = "chorus-worker"
+    media_node_id: str | None = None  # None: follows from host and port (`media_node`)
+    media_region: str = "local"
+    media_capacity: int = 200  # participants one media node mixes at most
+    media_public_url: str | None = None  # None: http://127.0.0.1:<media_port>
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -62,11 +68,26 @@ class Settings:
             token_ttl_seconds=_int(e, "CHORUS_TOKEN_TTL", 12 * 3600),
             presence_ttl_seconds=float(e.get("CHORUS_PRESENCE_TTL", "30")),
             worker_id=e.get("CHORUS_WORKER_ID", "chorus-worker"),
+            media_node_id=e.get("CHORUS_MEDIA_NODE_ID") or None,
+            media_region=e.get("CHORUS_MEDIA_REGION") or "local",
+            media_capacity=_int(e, "CHORUS_MEDIA_CAPACITY", 200),
+            media_public_url=e.get("CHORUS_MEDIA_PUBLIC_URL") or None,
         )
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+    def media_node(self) -> str:
+        """This media node's id: CHORUS_MEDIA_NODE_ID, else stable for its host and port."""
+        if self.media_node_id:
+            return self.media_node_id
+        return str(uuid.uuid5(MEDIA_NODE_NAMESPACE, f"{self.host}:{self.media_port}"))
+
+    def media_base_url(self) -> str:
+        """Where clients reach this media node (offer URLs start with it)."""
+        url = self.media_public_url or f"http://127.0.0.1:{self.media_port}"
+        return url.rstrip("/")
 
     def require_kafka(self) -> str:
         if not self.kafka_bootstrap:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,10 +54,12 @@ def build_service(
     uses_database: bool = True,
     uses_kafka: bool = True,
     extra: Extra | None = None,
+    readiness: Mapping[str, ReadinessCheck] | None = None,
 ) -> Starlette:
     """A Starlette app with the contract's health routes, JSON errors and request metrics.
 
     Nothing connects here: the database engine and any `extra` resources open in the lifespan.
+    `readiness` adds the service's own checks to `/readyz`.
     """
     registry = CollectorRegistry()
     resources = Resources(settings=settings, registry=registry)
@@ -66,6 +68,7 @@ def build_service(
         checks["kafka"] = resources.kafka_ready
     if uses_database:
         checks["database"] = resources.database_ready
+    checks.update(readiness or {})
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
