@@ -81,6 +81,7 @@ class MediaNode:
         if self._feed is not None:
             await asyncio.to_thread(self._feed.stop)
         if self._outbox is not None:
+            await self._outbox.forget(self.node_id)
             await self._outbox.close()
 
     async def _drain(self) -> None:

@@ -50,7 +50,11 @@ class Outbox:
     async def heartbeat(self, status: NodeStatus) -> None:
         await self._append(self._topics.media_nodes, status.node_id, status.to_bytes())
 
-    async def _append(self, topic: str, key: str, value: bytes) -> None:
+    async def forget(self, node_id: str) -> None:
+        """A tombstone: a node that stopped cleanly leaves the compacted directory."""
+        await self._append(self._topics.media_nodes, node_id, None)
+
+    async def _append(self, topic: str, key: str, value: bytes | None) -> None:
         try:
             await self._producer.send(topic, key.encode(), value)
         except NotAcknowledged as exc:

@@ -101,3 +101,35 @@ async def test_a_killed_nodes_room_moves_and_the_clients_hear_each_other_again(
             assert (await http.get(f"{survivor}/readyz")).status_code == 200
     finally:
         await call.close()
+
+
+async def test_a_node_stopped_by_sigterm_drains_and_hands_its_room_over(
+    stack: ChorusStack,
+) -> None:
+    commands, queries, _ = _start(stack, media_nodes=2)
+    call = MediaCall.start(stack, commands, queries)
+    try:
+        url = await call.offer_url()
+        await asyncio.gather(*(call.connect(url, name) for name in TONES))
+        holder = next(child for child in stack.children if url.startswith(child.health_url[:-8]))
+        await asyncio.to_thread(holder.stop)  # SIGTERM; returns when the process has exited
+
+        # It said it was draining, and it exited only once its room was allocated elsewhere.
+        heartbeats = await asyncio.to_thread(read_topic, stack.kafka, stack.topics.media_nodes, 1)
+        mine = [h for h in heartbeats if h is not None and url.startswith(h["base_url"])]
+        assert any(h["draining"] for h in mine)
+        assert None in heartbeats  # then it left the directory (its tombstone: no other stopped)
+        events = await asyncio.to_thread(read_topic, stack.kafka, stack.topics.events)
+        rooms = [
+            e["data"]["offer_url"]
+            for e in events
+            if e["type"] == "media.room_allocated" and e["data"]["call_id"] == call.call_id
+        ]
+        assert len(rooms) == 2 and rooms[0] == url and rooms[1] != url
+
+        moved = await call.offer_url(not_this=url)
+        assert moved == rooms[1]
+        await asyncio.gather(*(call.connect(moved, name) for name in TONES))
+        await call.hear_each_other(set(TONES))
+    finally:
+        await call.close()
