@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 ALLOCATION_CHECK_SECONDS = 0.25
+STARTUP_WAIT = 5.0
 DRAIN_SECONDS = 5.0  # how long a stopping node waits for its rooms to move
 
 
@@ -59,15 +60,30 @@ class MediaNode:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
+        """Start reading the log, mixing and beating; returns once caught up with the log (or
+        after STARTUP_WAIT, e.g. with Kafka down: the node then catches up in the background)."""
         settings = self.settings
         bootstrap = settings.require_kafka()
         self._changed = asyncio.Condition()
         self._outbox = await asyncio.to_thread(Outbox, bootstrap, settings.topics)
-        feed = KafkaFeed(bootstrap, settings.topics, self._on_batch)
-        await asyncio.to_thread(feed.start, asyncio.get_running_loop())
-        self._feed = feed
+        self._spawn(self._read_log(bootstrap))
         self.mixer.start()
         self._spawn(self._heartbeats())
+        with contextlib.suppress(TimeoutError):
+            await self.wait_for(lambda: self.caught_up, STARTUP_WAIT)
+
+    async def _read_log(self, bootstrap: str) -> None:
+        """Start the feed, retrying while Kafka is unreachable."""
+        while self._feed is None:
+            feed = KafkaFeed(bootstrap, self.settings.topics, self._on_batch)
+            try:
+                await asyncio.to_thread(feed.start, asyncio.get_running_loop())
+            except Exception as exc:
+                log.warning("media: cannot read the log yet: %s", exc)
+                await asyncio.to_thread(feed.stop)
+                await asyncio.sleep(1.0)
+                continue
+            self._feed = feed
 
     async def stop(self) -> None:
         """Drain (say so, wait a little for the rooms to move), then close everything."""

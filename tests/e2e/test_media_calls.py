@@ -44,6 +44,13 @@ async def test_three_clients_hear_each_other_mute_leave_and_end(stack: ChorusSta
         assert url == f"{node}/v1/rooms/{call.call_id}/offer"
         await asyncio.gather(*(call.connect(url, name) for name in TONES))
         await call.hear_each_other(set(TONES))
+        # The mixer hears everyone's tone: everyone is speaking, in the read model.
+        await call.wait_call(lambda c: all(p["speaking"] for p in c["participants"]))
+        async with httpx.AsyncClient(timeout=15) as http:
+            metrics = (await http.get(f"{node}/metrics")).text
+        assert "chorus_media_rooms 1.0" in metrics
+        assert "chorus_media_participants 3.0" in metrics
+        assert "chorus_media_join_seconds_count 3.0" in metrics
 
         refused = await call.post_offer(url, "eve", await spare.offer())
         assert refused.status_code == 403, refused.text
@@ -54,6 +61,10 @@ async def test_three_clients_hear_each_other_mute_leave_and_end(stack: ChorusSta
         muted = await asyncio.to_thread(call.command, "cat", "mute", {"muted": True})
         assert muted.status_code == 202
         await call.hear_each_other(set(TONES), muted=frozenset({"cat"}))
+        cat_id = call.members["cat"].user_id
+        await call.wait_call(
+            lambda c: not next(p for p in c["participants"] if p["user_id"] == cat_id)["speaking"]
+        )
 
         await call.tones["bob"].close()
         bob_id = call.members["bob"].user_id
