@@ -27,13 +27,7 @@ def _serve(service: str) -> Handler:
         host = args.host or settings.host
         port = args.port or getattr(settings, f"{service}_port")
         if service == "media":
-            # The node's id and offer URLs follow from its port unless set.
-            settings = settings.with_(
-                host=host,
-                media_port=port,
-                media_node_id=args.node_id or settings.media_node_id,
-                media_region=args.region or settings.media_region,
-            )
+            settings = media_settings(args, settings.with_(host=host, media_port=port))
         app = create_app(settings)
         uvicorn.run(
             app,
@@ -47,6 +41,14 @@ def _serve(service: str) -> Handler:
         return 0
 
     return run
+
+
+def media_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """A media node's settings with its flags applied (its id and offer URLs follow its port)."""
+    return settings.with_(
+        media_node_id=args.node_id or settings.media_node_id,
+        media_region=args.region or settings.media_region,
+    )
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
