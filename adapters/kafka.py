@@ -16,6 +16,7 @@ from adapters.errors import InfraError
 from schemas.topics import Topics
 
 COMMANDS_RETENTION_MS = 7 * 24 * 3600 * 1000
+MEDIA_NODES_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 # librdkafka logs every refused connection to stderr; a probe reports failure by its result.
 QUIET = {"log_level": 0}
 
@@ -43,9 +44,10 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 30) -> None:
-    """Create the commands and events topics if missing; raise if one has other partitions.
+    """Create the commands, events and media-nodes topics if missing; raise if the commands or
+    events topic has other partitions.
 
-    Returns once every partition of both topics has a leader, so clients can use them at once.
+    Returns once every partition of each topic has a leader, so clients can use them at once.
     """
     if partitions < 1:
         raise InfraError(f"a topic needs at least one partition, not {partitions}")
@@ -58,7 +60,7 @@ def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: floa
     for name, future in futures.items():
         _creation_result(name, future, bootstrap)
     for topic in wanted:
-        _wait_for_leaders(admin, topic.topic, partitions, deadline)
+        _wait_for_leaders(admin, topic.topic, topic.num_partitions, deadline)
 
 
 def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
@@ -85,6 +87,8 @@ def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
     return [
         NewTopic(topics.commands, partitions, 1, config=commands),
         NewTopic(topics.events, partitions, 1, config=events),
+        # Heartbeats: only each node's latest matters; one partition keeps them in one order.
+        NewTopic(topics.media_nodes, 1, 1, config=MEDIA_NODES_CONFIG),
     ]
 
 

@@ -36,9 +36,10 @@ class AsyncProducer:
             self._producer.poll(0.05)
 
     def send(
-        self, topic: str, key: bytes, value: bytes, partition: int | None = None
+        self, topic: str, key: bytes, value: bytes | None, partition: int | None = None
     ) -> asyncio.Future[Acknowledged]:
-        """Queue one record; the future resolves when the broker acknowledged it."""
+        """Queue one record (a None value is a tombstone); the future resolves when the broker
+        acknowledged it."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Acknowledged] = loop.create_future()
 

@@ -23,11 +23,15 @@ def _serve(service: str) -> Handler:
             from queries.app import create_app
         else:
             from media.app import create_app
+        host = args.host or settings.host
+        port = args.port or getattr(settings, f"{service}_port")
+        if service == "media":
+            settings = media_settings(args, settings.with_(host=host, media_port=port))
         app = create_app(settings)
         uvicorn.run(
             app,
-            host=args.host or settings.host,
-            port=args.port or getattr(settings, f"{service}_port"),
+            host=host,
+            port=port,
             log_level=args.log_level,
             # One log line per request costs more CPU than a small request; /metrics counts them.
             access_log=args.access_log,
@@ -36,6 +40,14 @@ def _serve(service: str) -> Handler:
         return 0
 
     return run
+
+
+def media_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """A media node's settings with its flags applied (its id and offer URLs follow its port)."""
+    return settings.with_(
+        media_node_id=args.node_id or settings.media_node_id,
+        media_region=args.region or settings.media_region,
+    )
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -115,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--access-log", action="store_true", help="log every request (off: see /metrics)"
         )
         service.set_defaults(handler=_serve(name))
+    media = sub.choices["media"]
+    media.add_argument("--node-id", default=None, help="this node's id (CHORUS_MEDIA_NODE_ID)")
+    media.add_argument("--region", default=None, help="this node's region (CHORUS_MEDIA_REGION)")
 
     worker = sub.add_parser(
         "worker",

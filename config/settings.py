@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ STACK_FILE = "stack.json"
 DEFAULT_PORTS = {"commands": 8000, "queries": 8001, "media": 8002, "worker": 8003}
 #: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
 MAX_SSE_KEEPALIVE_SECONDS = 15.0
+MEDIA_NODE_NAMESPACE = uuid.UUID("0d8f5a8e-3c1b-4f57-9d0e-6a2b7c4e1f90")
 
 
 def default_data_dir() -> Path:
@@ -60,6 +62,10 @@ class Settings:
     sse_keepalive_seconds: float = MAX_SSE_KEEPALIVE_SECONDS
     # The whole environment these settings were read from: child processes inherit it.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    media_node_id: str | None = None  # None: follows from host and port (`media_node`)
+    media_region: str = "local"
+    media_capacity: int = 200  # participants one media node mixes at most
+    media_public_url: str | None = None  # None: http://127.0.0.1:<media_port>
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -93,6 +99,10 @@ class Settings:
                 _float(e, "CHORUS_SSE_KEEPALIVE", MAX_SSE_KEEPALIVE_SECONDS),
             ),
             environment=e,
+            media_node_id=e.get("CHORUS_MEDIA_NODE_ID") or None,
+            media_region=e.get("CHORUS_MEDIA_REGION") or "local",
+            media_capacity=_int(e, "CHORUS_MEDIA_CAPACITY", 200),
+            media_public_url=e.get("CHORUS_MEDIA_PUBLIC_URL") or None,
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -124,12 +134,27 @@ class Settings:
             "CHORUS_WORKER_ID": self.worker_id,
             "CHORUS_SSE_KEEPALIVE": repr(self.sse_keepalive_seconds),
             "CHORUS_FAULTS": self.faults,
+            "CHORUS_MEDIA_NODE_ID": self.media_node_id,
+            "CHORUS_MEDIA_REGION": self.media_region,
+            "CHORUS_MEDIA_CAPACITY": str(self.media_capacity),
+            "CHORUS_MEDIA_PUBLIC_URL": self.media_public_url,
         }
         return {name: value for name, value in env.items() if value is not None}
 
     def with_(self, **changes: Any) -> Settings:
         """A copy with some fields changed."""
         return replace(self, **changes)
+
+    def media_node(self) -> str:
+        """This media node's id: CHORUS_MEDIA_NODE_ID, else stable for its host and port."""
+        if self.media_node_id:
+            return self.media_node_id
+        return str(uuid.uuid5(MEDIA_NODE_NAMESPACE, f"{self.host}:{self.media_port}"))
+
+    def media_base_url(self) -> str:
+        """Where clients reach this media node (offer URLs start with it)."""
+        url = self.media_public_url or f"http://127.0.0.1:{self.media_port}"
+        return url.rstrip("/")
 
     def require_kafka(self) -> str:
         if not self.kafka_bootstrap:

@@ -1,4 +1,4 @@
-"""What the media service holds while it runs (no database; its rooms will live here)."""
+"""What the media service holds while it runs: its node (rooms, mixer, Kafka feed); no database."""
 
 from __future__ import annotations
 
@@ -11,22 +11,35 @@ from starlette.requests import Request
 
 from auth.cache import VerifiedTokens
 from config.settings import Settings
+from media.node import MediaNode
 from web.service import ServiceState, state_of
 
 
 @dataclass
 class MediaState(ServiceState):
-    pass
+    node: MediaNode
 
 
 @asynccontextmanager
 async def open_media_state(
     settings: Settings, registry: CollectorRegistry
 ) -> AsyncIterator[MediaState]:
-    """The media service's state; it opens no connection yet."""
-    yield MediaState(settings=settings, tokens=VerifiedTokens(settings.require_secret))
+    """Start the node; on shutdown (uvicorn runs this on SIGTERM) it drains, then stops."""
+    node = MediaNode(settings, registry)
+    await node.start()
+    try:
+        yield MediaState(
+            settings=settings, tokens=VerifiedTokens(settings.require_secret), node=node
+        )
+    finally:
+        await node.stop()
 
 
 def media_state(request: Request) -> MediaState:
     """The state of the media service serving `request`."""
     return state_of(request, MediaState)
+
+
+async def takes_rooms(state: MediaState) -> bool:
+    """Readiness: the node has caught up with the log and is not draining."""
+    return state.node.ready()

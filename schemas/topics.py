@@ -18,3 +18,8 @@ class Topics:
     @property
     def events(self) -> str:
         return f"{self.prefix}.events"
+
+    @property
+    def media_nodes(self) -> str:
+        """Media nodes' heartbeats, keyed by node id (compacted: the latest per node)."""
+        return f"{self.prefix}.media-nodes"

@@ -71,11 +71,11 @@ def database_url() -> Iterator[str]:
 
 @pytest.fixture
 def topics(kafka_bootstrap: str) -> Iterator[Topics]:
-    """Commands and events topics of this test alone (3 partitions), deleted afterwards."""
+    """Commands, events and media-nodes topics of this test alone, deleted afterwards."""
     fresh = Topics(prefix=f"t{uuid.uuid4().hex}")
     ensure_topics(kafka_bootstrap, fresh, TEST_PARTITIONS)
     yield fresh
-    _delete_topics(kafka_bootstrap, [fresh.commands, fresh.events])
+    _delete_topics(kafka_bootstrap, [fresh.commands, fresh.events, fresh.media_nodes])
 
 
 @pytest.fixture

@@ -104,6 +104,8 @@ def test_ensure_topics_is_idempotent_and_configures_retention(kafka_bootstrap: s
     assert _topic_config(admin, names.events)["retention.ms"] == "-1"
     assert _topic_config(admin, names.events)["cleanup.policy"] == "delete"
     assert _topic_config(admin, names.commands)["retention.ms"] == str(COMMANDS_RETENTION_MS)
+    assert len(metadata.topics[names.media_nodes].partitions) == 1
+    assert _topic_config(admin, names.media_nodes)["cleanup.policy"] == "compact"
 
 
 def test_ensure_topics_refuses_a_topic_with_another_partition_count(

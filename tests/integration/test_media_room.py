@@ -7,115 +7,26 @@ hears. No Kafka and no HTTP here: the room, the tick loop and the signalling fun
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fractions
-import time
-from collections import deque
 from collections.abc import AsyncIterator
 
-import numpy as np
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame
 
-from media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, TICK_SECONDS
 from media.mixer_loop import MixerLoop
 from media.room import Room
 from media.signalling import MalformedOffer, answer_offer
-
-TONES = {"ann": 440.0, "bob": 660.0, "cat": 880.0}
-RATIO = 20.0
-WINDOW_FRAMES = 50  # one second of received audio per measurement
-TIMEOUT = 15.0  # generous: the machine is shared; the audio itself is a few seconds
+from tests.tones import TIMEOUT, TONES, ToneClient, assert_hears
 
 
-class ToneTrack(MediaStreamTrack):
-    """A sine tone at 48 kHz mono, paced in real time like a microphone."""
-
-    kind = "audio"
-
-    def __init__(self, frequency: float) -> None:
-        super().__init__()
-        self._frequency = frequency
-        self._index = 0
-        self._start: float | None = None
-
-    async def recv(self) -> AudioFrame:
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            await asyncio.sleep(
-                max(0.0, self._start + self._index * TICK_SECONDS - time.monotonic())
-            )
-        t = (self._index * FRAME_SAMPLES + np.arange(FRAME_SAMPLES)) / SAMPLE_RATE
-        pcm = (6000 * np.sin(2 * np.pi * self._frequency * t)).astype(np.int16)
-        frame = AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._index * FRAME_SAMPLES
-        frame.time_base = fractions.Fraction(1, SAMPLE_RATE)
-        self._index += 1
-        return frame
-
-
-class Client:
-    """A participant's aiortc peer: sends its tone, keeps the last second it received."""
+class Client(ToneClient):
+    """A tone client that joins a room in this process, without HTTP."""
 
     def __init__(self, user_id: str) -> None:
+        super().__init__(user_id)
         self.user_id = user_id
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(ToneTrack(TONES[user_id]))
-        self.received: deque[np.ndarray] = deque(maxlen=WINDOW_FRAMES)
-        self.fresh = 0  # frames received since the last `listen`
-        self._reader: asyncio.Task[None] | None = None
-        self.pc.on("track", self._read)
-
-    def _read(self, track: MediaStreamTrack) -> None:
-        self._reader = asyncio.ensure_future(self._drain(track))
-
-    async def _drain(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                assert isinstance(frame, AudioFrame)
-                stereo = frame.to_ndarray().reshape(-1, frame.layout.nb_channels)
-                self.received.append(stereo[:, 0].astype(np.float64))
-                self.fresh += 1
 
     async def join(self, room: Room) -> None:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        answer = await answer_offer(room, self.user_id, self.pc.localDescription.sdp)
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-
-    async def listen(self) -> dict[str, float]:
-        """Power at each tone's frequency over a fresh second of received audio."""
-        self.fresh = 0
-        deadline = time.monotonic() + TIMEOUT
-        while self.fresh < WINDOW_FRAMES:
-            assert time.monotonic() < deadline, f"{self.user_id} received {self.fresh} frames"
-            await asyncio.sleep(0.05)
-        audio = np.concatenate(list(self.received))
-        spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size))) ** 2
-        freqs = np.fft.rfftfreq(audio.size, 1 / SAMPLE_RATE)
-        return {
-            user: float(spectrum[(freqs > f - 5) & (freqs < f + 5)].sum())
-            for user, f in TONES.items()
-        }
-
-    async def close(self) -> None:
-        await self.pc.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-
-
-def assert_hears(power: dict[str, float], heard: set[str], not_heard: set[str]) -> None:
-    quietest_heard = min(power[user] for user in heard)
-    loudest_not_heard = max(power[user] for user in not_heard)
-    assert quietest_heard > RATIO * loudest_not_heard, power
+        answer = await answer_offer(room, self.user_id, await self.offer())
+        await self.accept(answer)
 
 
 @pytest.fixture

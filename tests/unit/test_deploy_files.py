@@ -393,7 +393,7 @@ def test_the_guides_defaults_are_the_settings_defaults() -> None:
 def test_the_guides_topics_and_retention_are_what_init_creates() -> None:
     created = {topic.topic: topic.config for topic in _new_topics(Topics(), 12)}
     text = SCALING.read_text()
-    rows = re.findall(r"^\| `([\w.]+)` \| team id \| (.+) \|$", text, re.MULTILINE)
+    rows = re.findall(r"^\| `(\w+\.[\w.-]+)` \| [^|]+ \| (.+) \|$", text, re.MULTILINE)
     assert {name for name, _ in rows} == set(created), "the guide's topics are not init's"
     said = {name: re.search(r"retention\.ms=(-?\d+)", retention) for name, retention in rows}
     claims = {name: found.group(1) for name, found in said.items() if found}

@@ -25,6 +25,7 @@ def test_topic_names_carry_the_prefix() -> None:
     assert Topics().events == "chorus.events"
     assert Topics(prefix="t1").commands == "t1.commands"
     assert Topics(prefix="t1").events == "t1.events"
+    assert Topics(prefix="t1").media_nodes == "t1.media-nodes"
 
 
 def test_defaults_with_an_empty_environment(tmp_path: Path) -> None:
@@ -220,3 +221,23 @@ def test_the_default_cache_dir_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     assert default_cache_dir() == tmp_path / "home" / ".cache" / "chorus"
+
+
+def test_media_node_settings(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)})
+    assert (defaults.media_region, defaults.media_capacity) == ("local", 200)
+    assert defaults.media_base_url() == "http://127.0.0.1:8002"
+    # Without a configured id, two nodes on one host differ by port and keep theirs on restart.
+    assert defaults.media_node() == defaults.with_().media_node()
+    assert defaults.media_node() != defaults.with_(media_port=8102).media_node()
+    env = {
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_MEDIA_NODE_ID": "node-a",
+        "CHORUS_MEDIA_REGION": "eu",
+        "CHORUS_MEDIA_CAPACITY": "50",
+        "CHORUS_MEDIA_PUBLIC_URL": "https://media-a.example.com/",
+    }
+    settings = Settings.from_env(env)
+    assert settings.media_node() == "node-a"
+    assert (settings.media_region, settings.media_capacity) == ("eu", 50)
+    assert settings.media_base_url() == "https://media-a.example.com"
