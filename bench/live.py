@@ -1,6 +1,7 @@
 """Live-query benchmark: command accepted (202) -> SSE event received, with 1, 100 and 1,000
-connected clients, and the queries process's memory at 1,000 clients; beside the bare Kafka
-produce->consume round trip measured in the same run.
+connected clients, and the queries process's memory at 1,000 clients; before that, command sent
+-> read model committed (its NOTIFY received) and the projector's time per event. Each latency
+beside the bare Kafka produce->consume round trip measured in the same run.
 
     .venv/bin/python -m bench.live [--samples 100] [--clients 1,100,1000]
 """
@@ -14,8 +15,11 @@ from pathlib import Path
 
 import aiohttp
 import httpx
+import psycopg
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
+from streams.readmodels.store import CHANNEL
 
 WARMUP = 30  # the first changes after start-up pay for partition loads and connections
 
@@ -78,6 +82,50 @@ async def measure(
     return latencies, memory
 
 
+def committed_latencies(
+    database_url: str, commands: str, token: str, team_id: str, samples: int
+) -> list[float]:
+    """Command sent -> its change committed to the read model (the projector's NOTIFY), in ms,
+    one change at a time."""
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    timings = []
+    headers = {"Authorization": f"Bearer {token}"}
+    with (
+        psycopg.connect(url, autocommit=True) as listener,
+        httpx.Client(base_url=commands, timeout=30) as http,
+    ):
+        listener.execute(f"LISTEN {CHANNEL}")
+        for index in range(samples + WARMUP):
+            body = {"status": ("available", "busy", "away")[index % 3], "device_id": "bench"}
+            started = time.perf_counter()
+            http.post(
+                f"/v1/teams/{team_id}/presence", json=body, headers=headers
+            ).raise_for_status()
+            _notified(listener, team_id)
+            if index >= WARMUP:
+                timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def _notified(listener: psycopg.Connection[tuple[object, ...]], team_id: str) -> None:
+    # The channel is shared by every team (and every stack on this database): wait for ours.
+    # The first change after start-up waits for the worker's partitions to be assigned.
+    for note in listener.notifies(timeout=60):
+        if note.payload.startswith(f"{team_id}:"):
+            return
+    raise RuntimeError("a change was never committed to the read model")
+
+
+def projector_seconds_per_event(worker: str) -> float:
+    """The worker's mean time to project, write and commit one event (its histogram)."""
+    text = httpx.get(f"{worker}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "chorus_project_seconds":
+            totals = {s.name: s.value for s in family.samples}
+            return totals["chorus_project_seconds_sum"] / totals["chorus_project_seconds_count"]
+    raise RuntimeError("the worker publishes no chorus_project_seconds")
+
+
 async def _seq(http: httpx.AsyncClient, command_id: str, headers: dict[str, str]) -> int:
     for _ in range(200):
         answer = await http.get(f"/v1/commands/{command_id}", headers=headers)
@@ -101,12 +149,23 @@ def main() -> None:
     args = parser.parse_args()
     report = Report("live queries")
     with bench_stack() as stack:
-        stack.start("worker")
+        worker = stack.start("worker")
         commands = stack.start("commands")
         queries = stack.start("queries")
         queries_pid = stack.children[-1].process.pid  # type: ignore[union-attr]
         token, _, team_id = sign_up(commands)
         floor = kafka_round_trips(stack.kafka, 300)
+        console.print("measuring command sent -> read model committed ...")
+        committed = committed_latencies(stack.database_url, commands, token, team_id, args.samples)
+        report.rows.append(
+            Row(
+                "sent->read model committed (NOTIFY)",
+                *summary(committed),
+                "bare Kafka produce->consume",
+                *summary(floor),
+            )
+        )
+        per_event = projector_seconds_per_event(worker) * 1000
         memory = {}
         for clients in (int(c) for c in args.clients.split(",")):
             console.print(f"measuring with {clients} connected clients ...")
@@ -122,6 +181,7 @@ def main() -> None:
                 )
             )
     report.show()
+    console.print(f"projector per event (project + write + commit): {per_event:.2f} ms mean")
     for clients, mib in memory.items():
         console.print(f"queries process memory with {clients} clients: {mib:.0f} MiB RSS")
 

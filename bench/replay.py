@@ -1,6 +1,7 @@
-"""Replay benchmark: events per second of `chorus replay export` (JSONL to a file) and of
-`chorus replay state`, beside a bare confluent-kafka consumer reading the same topic in the
-same run (the floor: librdkafka fetching and handing each record's bytes to Python).
+"""Replay benchmark: events per second of `chorus replay export` (JSONL to a file), of
+`chorus replay state` and of `chorus rebuild` (the read models rebuilt into PostgreSQL and
+swapped in), beside a bare confluent-kafka consumer reading the same topic in the same run (the
+floor: librdkafka fetching and handing each record's bytes to Python).
 
 The floor uses the reader's own fetch settings (`TUNED`), so that the ratio is what the
 replay's work costs; a bare consumer with librdkafka's defaults is shown beside it. The log is a
@@ -51,6 +52,7 @@ from schemas.fields import PresenceStatus
 from streams.domain import TeamState, decide_and_seal
 
 GOAL = 0.5  # of the floor's rate
+UNGOALED = ("defaults", "rebuild")  # shown for comparison; the goal is the replay's
 DAY_START = parse_time("2026-11-23T08:00:00.000Z")
 STATUSES: tuple[PresenceStatus, ...] = ("available", "busy", "away", "available", "offline")
 
@@ -212,6 +214,7 @@ def measure(stack: BenchStack, events: int, rounds: int) -> dict[str, list[float
         "defaults": lambda: bare_read(stack.kafka, stack.topics.events, {}),
         "export": lambda: quietly(["replay", "export", "-o", str(target)]),
         "state": lambda: quietly(["replay", "state", "--at", "now"]),
+        "rebuild": lambda: quietly(["rebuild"]),
     }
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(1, rounds + 1):
@@ -233,11 +236,12 @@ def show(rates: dict[str, list[float]], events: int) -> None:
         ("defaults", "bare consumer, librdkafka defaults"),
         ("export", "replay export -> JSONL file"),
         ("state", "replay state"),
+        ("rebuild", "rebuild read models (PostgreSQL)"),
     ):
         ratio = statistics.median(
             rate / base for rate, base in zip(rates[name], floor, strict=True)
         )
-        verdict = "" if name == "defaults" else "met" if ratio >= GOAL else "missed"
+        verdict = "" if name in UNGOALED else "met" if ratio >= GOAL else "missed"
         goal = f">= {GOAL} {verdict}" if verdict else ""
         table.add_row(label, *_rates(rates[name]), f"{ratio:.2f}", goal)
     console.print(table)

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 
 @asynccontextmanager
@@ -19,6 +20,11 @@ async def started(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
     """A client of `app` without its lifespan (as between process start and readiness)."""
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        yield client
+    async with client(app) as http:
+        yield http
+
+
+def client(app: ASGIApp, *, raise_app_exceptions: bool = True) -> httpx.AsyncClient:
+    """An httpx client that calls `app` directly through ASGI (no server, no socket)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")

@@ -117,14 +117,16 @@ def _kafka_pid(data_dir: Path) -> int:
     raise AssertionError("no Kafka broker process of this stack")
 
 
-def _wait_status(url: str, status: int, timeout: float) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
+def _wait_status(url: str, status: int, timeout: float) -> httpx.Response:
+    """The first answer of `url` with `status`, polled for up to `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            if httpx.get(url, timeout=3).status_code == status:
-                return time.monotonic() - started
+            answer = httpx.get(url, timeout=3)
         except httpx.HTTPError:
-            pass
+            answer = None
+        if answer is not None and answer.status_code == status:
+            return answer
         time.sleep(0.25)
     raise AssertionError(f"{url} did not answer {status} within {timeout} s")
 
@@ -190,10 +192,13 @@ def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Pat
         kafka_pid = _kafka_pid(data_dir)
         os.kill(kafka_pid, signal.SIGSTOP)
         try:
-            assert _wait_status(readyz, 503, timeout=10) < 10
+            down = _wait_status(readyz, 503, timeout=10)
         finally:
             os.kill(kafka_pid, signal.SIGCONT)
-        _wait_status(readyz, 200, timeout=60)
+        # Unready because of Kafka, and only Kafka; ready again once it resumes.
+        assert down.json()["checks"] == {"kafka": False, "database": True}
+        up = _wait_status(readyz, 200, timeout=60)
+        assert up.json()["checks"] == {"kafka": True, "database": True}
 
         assert first.stop() == 0
     assert "chorus: stopped" in first.lines

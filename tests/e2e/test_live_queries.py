@@ -90,7 +90,7 @@ def test_reads_after_a_command_always_see_it(stack: ChorusStack) -> None:
 
 
 def test_a_member_of_one_team_never_sees_another(stack: ChorusStack) -> None:
-    commands, queries, alice, _, team_a = _stack(stack)
+    commands, queries, alice, bob, team_a = _stack(stack)
     eve = stack.client(commands).sign_up("eve")
     team_b = eve.new_team()
     started = alice.post(f"/v1/teams/{team_a}/calls", {"invitees": []}, Prefer="wait=10")
@@ -103,18 +103,40 @@ def test_a_member_of_one_team_never_sees_another(stack: ChorusStack) -> None:
     assert denied.status_code == 403
     assert _get(queries, eve, f"/v1/teams/{team_a}/presence?after=1").status_code == 403
 
-    reader = LiveReader(queries, str(eve.token), team_b).start()
+    outsider = LiveReader(queries, str(eve.token), team_b).start()
+    insider = LiveReader(queries, str(bob.token), team_a).start()
     try:
-        for index in range(10):
+        for reader in (outsider, insider):
+            reader.wait_until(lambda events: bool(events) and events[0].event == "snapshot")
+        sent = [
             alice.post(f"/v1/teams/{team_a}/presence", {"status": "busy", "device_id": f"{index}"})
+            for index in range(10)
+        ]
+        assert all(answer.status_code == 202 for answer in sent), [a.text for a in sent]
+        # Team A's changes are in its read model and were fanned out to its own members' streams
+        # before team B's marker is sent: a leak would reach eve's stream ahead of the marker.
+        last = sent[-1].json()["position"]
+        assert _get(queries, alice, f"/v1/teams/{team_a}/presence?after={last}").status_code == 200
+        insider.wait_until(lambda events: _devices_of(events, alice.user_id) >= set("0123456789"))
         marker = eve.post(f"/v1/teams/{team_b}/presence", {"status": "away", "device_id": "e"})
         assert marker.status_code == 202
-        reader.wait_until(lambda events: any(e.event == "presence" for e in events))
+        outsider.wait_until(lambda events: any(e.event == "presence" for e in events))
     finally:
-        reader.stop()
-    users = {e.data["user_id"] for e in reader.events if e.event == "presence"}
+        outsider.stop()
+        insider.stop()
+    users = {e.data["user_id"] for e in outsider.events if e.event == "presence"}
     assert users == {eve.user_id}
-    assert str(alice.user_id) not in str([e.data for e in reader.events])
+    assert str(alice.user_id) not in str([e.data for e in outsider.events])
+
+
+def _devices_of(events: list[ServerEvent], user_id: str | None) -> set[str]:
+    """Device ids seen in `user_id`'s presence changes."""
+    return {
+        device["device_id"]
+        for e in events
+        if e.event == "presence" and e.data["user_id"] == user_id
+        for device in e.data["devices"]
+    }
 
 
 def test_a_client_that_drops_and_resumes_misses_nothing_and_gets_nothing_twice(

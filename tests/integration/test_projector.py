@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import signal
-import statistics
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ from tests.stack import ChorusStack, Client
 
 BURST = 320
 KILL_AFTER = 110
-LATENCY_SAMPLES = 40
+CHANGES = 10
 
 
 def decided(member: Client, path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -85,37 +84,27 @@ def test_commands_end_up_in_the_read_models_in_the_contract_shapes(stack: Chorus
     assert (team, 7) not in models.changes  # the rejected join changed nothing
 
 
-def test_a_change_reaches_the_read_models_within_milliseconds(stack: ChorusStack) -> None:
+def test_each_change_is_committed_then_announced_in_order(stack: ChorusStack) -> None:
     commands = start(stack)
     alice = stack.client(commands).sign_up("alice")
+    assert alice.user_id
     team = alice.new_team()
     url = stack.database_url.replace("postgresql+psycopg://", "postgresql://")
-    latencies = []
     with psycopg.connect(url, autocommit=True) as listener:
         listener.execute(f"LISTEN {CHANNEL}")
-        # Warm up: the worker answers /readyz before its group has partitions.
+        # The worker answers /readyz before its group has partitions: the first may take a while.
         alice.post(f"/v1/teams/{team}/presence", {"status": "away", "device_id": "d"})
         assert next(listener.notifies(timeout=60, stop_after=1)).payload == f"{team}:1"
-        for index in range(LATENCY_SAMPLES):
+        for index in range(CHANGES):
             status = ("available", "busy")[index % 2]
-            sent = time.perf_counter()
             answer = alice.post(f"/v1/teams/{team}/presence", {"status": status, "device_id": "d"})
             assert answer.status_code == 202, answer.text
             note = next(listener.notifies(timeout=10, stop_after=1))
-            latencies.append(time.perf_counter() - sent)
             assert note.payload == f"{team}:{index + 2}"
-    latencies.sort()
-    p50, p95 = statistics.median(latencies), latencies[int(0.95 * len(latencies)) - 1]
-    metrics = httpx.get(f"{stack_worker(stack)}/metrics", timeout=5).text
-    spent = {
-        m.split()[0]: float(m.split()[1])
-        for m in metrics.splitlines()
-        if m.startswith("chorus_project_seconds_")
-    }
-    per_event = spent["chorus_project_seconds_sum"] / spent["chorus_project_seconds_count"]
-    print(f"\ncommand sent -> read model committed: p50 {p50:.4f} s, p95 {p95:.4f} s;")
-    print(f"projector per event (project + write + commit): {per_event:.4f} s")
-    assert p50 < 0.25, latencies
+            # Announced only once committed: the read model already holds the change.
+            models = stored(stack.database_url)
+            assert models.positions[team] == index + 2
+            assert models.members[(team, alice.user_id)]["status"] == status
 
 
 def test_a_projector_killed_mid_burst_leaves_the_read_models_equal_to_the_log(

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 import streams.readmodels.rebuild as rebuild_module
 from db.engines import make_engine
 from db.tables import JSONB, rm_calls, rm_members
-from streams.readmodels.rebuild_tables import try_rebuild_lock
+from streams.readmodels.rebuild_tables import lock_live_tables, try_rebuild_lock
 from tests.integration.read_models import ReadModels, plan, send, settled, stored, three_teams
 from tests.stack import ChorusStack, Client
 
@@ -62,37 +62,49 @@ def read_models_tables(engine: Engine) -> tuple[set[str], set[str]]:
 
 
 def test_a_rebuild_gives_the_same_read_models_and_the_live_ones_answer_meanwhile(
-    stack: ChorusStack,
+    stack: ChorusStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     commands = start(stack)
     setup = three_teams(stack, commands)
     before = settled(stack, send(commands, plan(setup, ACTIVITY)))
     engine = make_engine(stack.database_url)
-    answers: list[tuple[int, Any]] = []
+    answers: list[tuple[str, int, Any]] = []
+
+    def live_answer(moment: str) -> None:
+        # From another connection, as a reader of the queries service; a lock would time out.
+        with engine.connect() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+            members = conn.execute(sa.select(sa.func.count()).select_from(rm_members)).scalar_one()
+            call = conn.execute(
+                sa.select(rm_calls.c.body).where(rm_calls.c.call_id == setup.calls[0])
+            ).scalar_one()
+        answers.append((moment, members, call))
+
+    def build_partition_then_read(*args: Any) -> tuple[int, int]:
+        built = build_partition(*args)
+        live_answer("building")
+        return built
+
+    def lock_then_read(conn: Connection) -> None:
+        lock(conn)
+        live_answer("swapping")
+
+    build_partition, lock = rebuild_module._build_partition, lock_live_tables
+    monkeypatch.setattr(rebuild_module, "_build_partition", build_partition_then_read)
+    monkeypatch.setattr(rebuild_module, "lock_live_tables", lock_then_read)
     try:
-        started = time.monotonic()
-        process = rebuild(stack)
-        while process.poll() is None:
-            with engine.connect() as conn:
-                members = conn.execute(
-                    sa.select(sa.func.count()).select_from(rm_members)
-                ).scalar_one()
-                call = conn.execute(
-                    sa.select(rm_calls.c.body).where(rm_calls.c.call_id == setup.calls[0])
-                ).scalar_one()
-            answers.append((members, call))
-            time.sleep(0.01)
-        print(f"\n{finished(process).strip()} (wall {time.monotonic() - started:.1f} s)")
+        rebuild_module.rebuild_read_models(engine, stack.kafka, stack.topics.events)
         assert stored(stack.database_url) == before
+        monkeypatch.undo()
         finished(rebuild(stack))  # again: the swapped-in tables are like the migrated ones
         assert stored(stack.database_url) == before
         tables, indexes = read_models_tables(engine)
     finally:
         engine.dispose()
-    assert len(answers) >= 10, "the rebuild ended before the live tables could be read"
-    assert all(
-        answer == (len(before.members), before.calls[setup.calls[0]][3]) for answer in answers
-    )
+    moments = [moment for moment, *_ in answers]
+    assert moments == ["building"] * stack.partitions + ["swapping"]
+    live = (len(before.members), before.calls[setup.calls[0]][3])
+    assert all((members, call) == live for _, members, call in answers)
     assert tables == {"rm_positions", "rm_members", "rm_calls", "rm_changes"}
     assert indexes == CANONICAL_INDEXES
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,11 +34,20 @@ def test_a_failed_export_leaves_nothing_behind(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_device_is_written_in_place_never_replaced() -> None:
-    with _destination("/dev/null") as path:
-        assert path == Path("/dev/null")
+def test_a_pipe_is_written_in_place_never_replaced(tmp_path: Path) -> None:
+    pipe = tmp_path / "export.pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    # Daemon: were the pipe replaced, this reader would wait for a writer forever.
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    with _destination(str(pipe)) as path:
+        assert path == pipe
         path.write_bytes(b"{}\n")
-    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+    reader.join(10)
+    assert received == [b"{}\n"]
+    assert stat.S_ISFIFO(pipe.stat().st_mode)
+    assert list(tmp_path.iterdir()) == [pipe]
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
