@@ -9,10 +9,10 @@ mixing capacity beside Janus AudioBridge, all in one run.
   share of 20 ms frames on time at the clients; then the same clients against Janus AudioBridge
   (48 kHz) started by the benchmark.
 
-The Chorus side is the real stack if its media service answers offers; otherwise (or with
-`--mode front`) the in-process media core behind a throwaway HTTP front. The output says which.
+The Chorus side is the real stack (commands, worker, queries and `chorus media`, which runs one
+media process per core unless `--workers` says otherwise), driven through its public API.
 
-    .venv/bin/python -m bench.media [--joins 30] [--sizes 10,30,60] [--skip-janus]
+    .venv/bin/python -m bench.media [--joins 30] [--sizes 10,30,60] [--workers N] [--skip-janus]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import math
 import shutil
 import tempfile
 import time
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from bench import janus
 from bench.harness import bench_stack, console
 from bench.media_load import ClientPool, LoadResult, Seat, answer_for
 from bench.media_report import CapacityRow, LatencyRow, show
-from bench.media_sides import Call, ChorusSide, FrontSide, StackSide, media_answers, start_front
+from bench.media_sides import Call, StackSide
 from bench.proc import cpu_seconds
 from bench.rtc import Peer, encoded_cycle, floor_joins
 
@@ -45,7 +44,7 @@ TONES = (330.0, 550.0)  # Hz: the one or two talkers of each room
 
 @dataclass
 class Options:
-    mode: str
+    workers: int | None
     joins: int
     sizes: list[int]
     room_size: int
@@ -61,7 +60,7 @@ async def _signal(http: httpx.AsyncClient, peer: Peer, url: str, token: str, off
     return await peer.first_frame()
 
 
-async def click_and_join(side: ChorusSide, samples: int) -> tuple[list[float], list[float]]:
+async def click_and_join(side: StackSide, samples: int) -> tuple[list[float], list[float]]:
     """Per call: click-to-audio of its starter (user 0), join time of its invitee (user 1), ms."""
     silence = encoded_cycle(None)
     clicks: list[float] = []
@@ -100,7 +99,7 @@ def layout(size: int, room_size: int) -> list[list[float | None]]:
 
 
 async def chorus_seats(
-    side: ChorusSide, rooms: list[list[float | None]]
+    side: StackSide, rooms: list[list[float | None]]
 ) -> tuple[list[Seat], list[Call]]:
     seats: list[Seat] = []
     calls: list[Call] = []
@@ -153,7 +152,7 @@ async def load(seats: list[Seat], server_pid: int, options: Options) -> tuple[Lo
 
 
 async def capacity(
-    side: ChorusSide, janus_server: janus.JanusServer | None, options: Options
+    side: StackSide, janus_server: janus.JanusServer | None, options: Options
 ) -> list[CapacityRow]:
     rows = []
     for size in options.sizes:
@@ -176,34 +175,10 @@ async def capacity(
     return rows
 
 
-async def open_side(options: Options, workdir: Path, stack: ExitStack) -> ChorusSide:
-    """The real stack if its media service answers (or `--mode stack`), else the front."""
-    users = max([*options.sizes, 2])
-    if options.mode in ("auto", "stack"):
-        inner = stack.enter_context(ExitStack())
-        real = StackSide.start(inner.enter_context(bench_stack()))
-        await real.setup(users)
-        why = await media_answers(real, 10)
-        if why is None:
-            return real
-        await real.close()
-        inner.close()  # the services, Kafka topics and database are not needed any more
-        if options.mode == "stack":
-            raise RuntimeError(f"the real media service cannot run calls: {why}")
-        console.print(
-            f"[yellow]the real stack cannot run calls with audio ({why}): using the front[/]"
-        )
-    child, url = start_front(workdir)
-    stack.callback(child.stop)
-    assert child.process is not None
-    front = FrontSide(url, child.process.pid)
-    await front.setup(users)
-    return front
-
-
-async def run(options: Options, workdir: Path, janus_server: janus.JanusServer | None) -> None:
-    with ExitStack() as stack:
-        side = await open_side(options, workdir, stack)
+async def run(options: Options, janus_server: janus.JanusServer | None) -> None:
+    with bench_stack() as stack:
+        side = StackSide.start(stack, options.workers)
+        await side.setup(max([*options.sizes, 2]))
         try:
             await measure(side, janus_server, options)
         finally:
@@ -211,7 +186,7 @@ async def run(options: Options, workdir: Path, janus_server: janus.JanusServer |
 
 
 async def measure(
-    side: ChorusSide, janus_server: janus.JanusServer | None, options: Options
+    side: StackSide, janus_server: janus.JanusServer | None, options: Options
 ) -> None:
     console.print(f"measuring {options.joins} bare aiortc connections (the floor) ...")
     floor = await floor_joins(options.joins, encoded_cycle(440.0), encoded_cycle(None))
@@ -230,11 +205,10 @@ def parse() -> Options:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--mode",
-        choices=("auto", "stack", "front"),
-        default="auto",
-        help="Chorus side: the real stack, the in-process front, or auto (the "
-        "stack if its media service answers offers, else the front)",
+        "--workers",
+        type=int,
+        default=None,
+        help="media worker processes (default: chorus media's own, one per core)",
     )
     parser.add_argument("--joins", type=int, default=30, help="calls (and floor connections) timed")
     parser.add_argument("--sizes", default="10,30,60", help="participant counts for capacity")
@@ -252,7 +226,7 @@ def parse() -> Options:
     parser.add_argument("--skip-janus", action="store_true", help="no Janus AudioBridge peer")
     args = parser.parse_args()
     return Options(
-        mode=args.mode,
+        workers=args.workers,
         joins=args.joins,
         sizes=[int(s) for s in args.sizes.split(",") if s],
         room_size=args.room_size,
@@ -270,7 +244,7 @@ def main() -> None:
     try:
         if janus_server is not None:
             janus_server.start()
-        asyncio.run(run(options, workdir, janus_server))
+        asyncio.run(run(options, janus_server))
     finally:
         if janus_server is not None:
             janus_server.stop()

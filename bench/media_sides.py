@@ -1,9 +1,7 @@
-"""Where Chorus's offer URLs and tokens come from: the real stack, or the throwaway front.
+"""Where Chorus's offer URLs and tokens come from: the real stack, through its public API.
 
 The measurements only need, per call, an offer URL and a token per participant, plus the
-moments a real client would live through (the click that starts a call, the join). The real
-stack gives them through the public API; the front (bench/media_front.py) stands in for the
-media service while that service cannot answer offers yet.
+moments a real client lives through (the click that starts a call, the join).
 """
 
 from __future__ import annotations
@@ -12,18 +10,13 @@ import asyncio
 import contextlib
 import json
 import os
-import sys
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 import aiohttp
 import httpx
 
 from bench.harness import BenchStack
-from devstack.processes import Child, wait_healthy
-from devstack.server import free_port
 
 PASSWORD = "benchmark password"
 
@@ -35,75 +28,6 @@ class Call:
     offer_url: asyncio.Future[str]
 
 
-class ChorusSide(Protocol):
-    mode: str  # printed with the figures
-    server_pid: int  # the media server; its process tree's CPU is measured
-
-    async def setup(self, users: int) -> None: ...
-
-    async def start_call(self, starter: int, invitees: list[int]) -> Call:
-        """The click: returns once the call is accepted; its offer URL may come later."""
-
-    async def join(self, call: Call, user: int) -> None:
-        """The join command, decided (a no-op where there is no command side)."""
-
-    def token(self, user: int) -> str: ...
-
-    async def end(self, call: Call) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-def start_front(workdir: Path) -> tuple[Child, str]:
-    """The throwaway HTTP front over the in-process media core, in a process of its own."""
-    port = free_port()
-    child = Child(
-        name="media-front",
-        argv=[sys.executable, "-m", "bench.media_front", "--port", str(port)],
-        env=dict(os.environ),
-        log_path=workdir / "media-front.log",
-        health_url=f"http://127.0.0.1:{port}/healthz",
-    )
-    child.start()
-    if wait_healthy([child], 60):
-        child.stop()
-        raise RuntimeError(f"the media front did not start:\n{child.log_tail(40)}")
-    return child, f"http://127.0.0.1:{port}"
-
-
-class FrontSide:
-    """The in-process media core behind bench/media_front.py: no accounts, no Kafka."""
-
-    mode = "in-process media core behind a throwaway HTTP front (no Kafka, no auth)"
-
-    def __init__(self, url: str, pid: int) -> None:
-        self.server_pid = pid
-        self._http = httpx.AsyncClient(base_url=url, timeout=30)
-
-    async def setup(self, users: int) -> None:
-        return None
-
-    async def start_call(self, starter: int, invitees: list[int]) -> Call:
-        answer = await self._http.post("/v1/rooms")
-        answer.raise_for_status()
-        room = answer.json()
-        ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        ready.set_result(room["offer_url"])
-        return Call(room["room_id"], starter, ready)
-
-    async def join(self, call: Call, user: int) -> None:
-        return None
-
-    def token(self, user: int) -> str:
-        return f"user-{user}"
-
-    async def end(self, call: Call) -> None:
-        (await self._http.delete(f"/v1/rooms/{call.call_id}")).raise_for_status()
-
-    async def close(self) -> None:
-        await self._http.aclose()
-
-
 @dataclass
 class StackSide:
     """The real stack: accounts in one team, calls started and joined over the public API, offer
@@ -111,8 +35,9 @@ class StackSide:
 
     commands: str
     queries: str
-    server_pid: int
-    mode: str = "real stack (commands, worker, queries, media service; Kafka, PostgreSQL)"
+    server_pid: int  # `chorus media`: its process tree (the workers) is measured
+    workers: int
+    mode: str = ""
     tokens: list[str] = field(default_factory=list)
     user_ids: list[str] = field(default_factory=list)
     team_id: str = ""
@@ -122,14 +47,21 @@ class StackSide:
     _http: httpx.AsyncClient | None = None
 
     @classmethod
-    def start(cls, stack: BenchStack) -> StackSide:
+    def start(cls, stack: BenchStack, workers: int | None) -> StackSide:
+        """The services, with `chorus media` as a user runs it (`workers`: None for its
+        default, one process per core)."""
         stack.start("worker")
         commands = stack.start("commands")
         queries = stack.start("queries")
-        stack.start("media")
+        count = workers or os.cpu_count() or 1
+        stack.start("media", env={"CHORUS_MEDIA_WORKERS": str(count)})
         process = stack.children[-1].process
         assert process is not None
-        return cls(commands=commands, queries=queries, server_pid=process.pid)
+        mode = (
+            f"real stack: commands, worker, queries, `chorus media` with {count} worker "
+            "process(es); Kafka, PostgreSQL"
+        )
+        return cls(commands, queries, process.pid, count, mode)
 
     async def setup(self, users: int) -> None:
         self._http = httpx.AsyncClient(base_url=self.commands, timeout=30)
@@ -223,15 +155,3 @@ class StackSide:
                 await self._live
         if self._http is not None:
             await self._http.aclose()
-
-
-async def media_answers(side: ChorusSide, timeout: float) -> str | None:
-    """Why the side cannot run a call with audio (no offer URL in time), or None if it can."""
-    call = await side.start_call(0, [])
-    try:
-        await asyncio.wait_for(asyncio.shield(call.offer_url), timeout)
-    except TimeoutError:
-        return f"no media.offer_url for a started call within {timeout:.0f} s"
-    finally:
-        await side.end(call)
-    return None

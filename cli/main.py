@@ -27,6 +27,12 @@ def _serve(service: str) -> Handler:
         port = args.port or getattr(settings, f"{service}_port")
         if service == "media":
             settings = media_settings(args, settings.with_(host=host, media_port=port))
+            if settings.media_workers > 1:
+                from media.workers import run_workers
+
+                options = ["--log-level", args.log_level]
+                options += ["--access-log"] if args.access_log else []
+                return run_workers(settings, settings.media_workers, options)
         app = create_app(settings)
         uvicorn.run(
             app,
@@ -47,6 +53,7 @@ def media_settings(args: argparse.Namespace, settings: Settings) -> Settings:
     return settings.with_(
         media_node_id=args.node_id or settings.media_node_id,
         media_region=args.region or settings.media_region,
+        media_workers=args.workers or settings.media_workers,
     )
 
 
@@ -130,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     media = sub.choices["media"]
     media.add_argument("--node-id", default=None, help="this node's id (CHORUS_MEDIA_NODE_ID)")
     media.add_argument("--region", default=None, help="this node's region (CHORUS_MEDIA_REGION)")
+    media.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="media processes, each a node `<node-id>-<k>` on port base+k "
+        "(CHORUS_MEDIA_WORKERS, default one per core)",
+    )
 
     worker = sub.add_parser(
         "worker",

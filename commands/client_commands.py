@@ -94,7 +94,8 @@ async def set_presence(request: Request) -> Response:
     user_id = caller(request)
     team_id = await _member_team(request, user_id)
     body = await decode_body(request, bodies.SetPresenceBody)
-    payload = SetPresence(status=body.status, device_id=body.device_id)
+    region = msgspec.UNSET if body.region is None else body.region
+    payload = SetPresence(status=body.status, device_id=body.device_id, region=region)
     return await submit(request, Submission(team_id, user_id, payload, {}))
 
 

@@ -66,6 +66,8 @@ class Settings:
     media_region: str = "local"
     media_capacity: int = 200  # participants one media node mixes at most
     media_public_url: str | None = None  # None: http://127.0.0.1:<media_port>
+    # Media processes per node (one aiortc process uses about a core): one per core by default.
+    media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -103,6 +105,7 @@ class Settings:
             media_region=e.get("CHORUS_MEDIA_REGION") or "local",
             media_capacity=_int(e, "CHORUS_MEDIA_CAPACITY", 200),
             media_public_url=e.get("CHORUS_MEDIA_PUBLIC_URL") or None,
+            media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -138,6 +141,7 @@ class Settings:
             "CHORUS_MEDIA_REGION": self.media_region,
             "CHORUS_MEDIA_CAPACITY": str(self.media_capacity),
             "CHORUS_MEDIA_PUBLIC_URL": self.media_public_url,
+            "CHORUS_MEDIA_WORKERS": str(self.media_workers),
         }
         return {name: value for name, value in env.items() if value is not None}
 

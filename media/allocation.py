@@ -35,6 +35,14 @@ def leave_id(call_id: str, user_id: str, joins: int) -> str:
     return str(uuid.uuid5(COMMAND_NAMESPACE, f"{call_id}/leave/{user_id}/{joins}"))
 
 
+def speaking_id(call_id: str, user_id: str, room: int, joins: int, change: int) -> str:
+    """The id of the `change`-th speaking report of a user in a call's `room`-th room during
+    their `joins`-th join: a send retried after a failure is recorded once, and a room that
+    moved (or a rejoin) starts a new series that cannot be mistaken for the old one."""
+    name = f"{call_id}/speaking/{user_id}/{room}/{joins}/{change}"
+    return str(uuid.uuid5(COMMAND_NAMESPACE, name))
+
+
 @dataclass(frozen=True)
 class Allocate:
     """Record that `call` gets a room on `node`."""
@@ -81,20 +89,23 @@ class Allocator:
         for call in view.calls.values():
             if call.partition not in owned:
                 continue
-            step = self._step(call, directory, now)
+            step = self._step(call, view.region_of(call), directory, now)
             if step is not None and self._due(step.command_id, clock()):
                 steps.append(step)
         return steps
 
-    def _step(self, call: CallInfo, directory: Directory, now: float) -> Step | None:
+    def _step(
+        self, call: CallInfo, region: str | None, directory: Directory, now: float
+    ) -> Step | None:
         if not call.active:
             return Release(release_id(call.call_id, call.allocations), call)
         if call.node is not None and directory.serving(call.node, now):
             return None
         try:
-            # No region is reported by clients yet, so any region will do (placement's fallback).
+            # The starter's region if a node there has room, else any region (and with no
+            # region reported, any region).
             node = choose_node(
-                directory.heartbeats(), region=None, now=now, rng=self._rng, max_age=SILENT_AFTER
+                directory.heartbeats(), region=region, now=now, rng=self._rng, max_age=SILENT_AFTER
             )
         except NoNodeAvailable:
             return None  # tried again at the next heartbeat

@@ -2,7 +2,8 @@
 
 Active calls with their team, events partition, participants (and muted flags), how often each
 user joined (for deterministic leave ids), and the call's current room. An ended call is kept
-only until its room is released, so that its allocator can still release it.
+only until its room is released, so that its allocator can still release it. Also each user's
+last reported region (from `presence.changed`), where their calls are placed.
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from schemas.events import (
     CallEnded,
     CallStarted,
     ParticipantJoined,
     ParticipantLeft,
     ParticipantMuted,
+    PresenceChanged,
     RecordedEvent,
     RoomAllocated,
     RoomReleased,
@@ -44,6 +48,7 @@ class CallView:
 
     def __init__(self) -> None:
         self.calls: dict[str, CallInfo] = {}
+        self.regions: dict[str, str] = {}  # user id -> the region they last reported
         self._seq: dict[str, int] = {}
 
     def apply_record(self, partition: int, record: dict[str, Any]) -> bool:
@@ -60,6 +65,10 @@ class CallView:
             return False
         self._seq[event.team_id] = event.seq
         data = event.data
+        if isinstance(data, PresenceChanged):
+            if data.region is not msgspec.UNSET:
+                self.regions[data.user_id] = data.region
+            return True
         if isinstance(data, CallStarted):
             self.calls[data.call_id] = CallInfo(
                 call_id=data.call_id,
@@ -100,6 +109,10 @@ class CallView:
     def hosted_by(self, node_id: str) -> list[CallInfo]:
         """Active calls whose current room is on `node_id`."""
         return [call for call in self.calls.values() if call.active and call.node == node_id]
+
+    def region_of(self, call: CallInfo) -> str | None:
+        """Where `call` should be mixed: its starter's last reported region, if any."""
+        return self.regions.get(call.started_by)
 
     def is_participant(self, call_id: str, user_id: str) -> bool:
         call = self.calls.get(call_id)

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,7 +21,7 @@ from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
 from media import node_metrics
-from media.allocation import Allocate, Allocator, Release, leave_id
+from media.allocation import Allocate, Allocator, Release, leave_id, speaking_id
 from media.call_view import CallView
 from media.directory import Directory, NodeStatus
 from media.feed import KafkaFeed, Record
@@ -54,6 +53,7 @@ class MediaNode:
         self.join_seconds = node_metrics.install(registry, self.mixer)
         self.draining = False
         self.caught_up = False
+        self._speaking_changes: dict[tuple[str, str], int] = {}  # (call, user) -> reports sent
         self._changed: asyncio.Condition | None = None
         self._outbox: Outbox | None = None
         self._feed: KafkaFeed | None = None
@@ -158,6 +158,8 @@ class MediaNode:
             if room_id not in hosted:
                 # Ended, released or moved: close its connections (no leaves are reported).
                 self._spawn(_release(self.mixer, room_id))
+                for key in [key for key in self._speaking_changes if key[0] == room_id]:
+                    del self._speaking_changes[key]
         for call_id, call in hosted.items():
             room = self.mixer.rooms.get(call_id)
             if room is None:
@@ -206,8 +208,12 @@ class MediaNode:
         call = self.view.calls.get(call_id)
         if call is None or self._outbox is None:
             return
+        key = (call_id, user_id)
+        change = self._speaking_changes[key] = self._speaking_changes.get(key, 0) + 1
+        joins = call.joins.get(user_id, 0)
+        command_id = speaking_id(call_id, user_id, call.allocations, joins, change)
         payload = ReportSpeaking(call_id=call_id, user_id=user_id, speaking=speaking)
-        self._outbox.command(call.team_id, str(uuid.uuid4()), self.actor, payload)
+        self._outbox.command(call.team_id, command_id, self.actor, payload)
 
     # -- allocation and heartbeats ------------------------------------------------------------
 

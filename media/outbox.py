@@ -21,6 +21,7 @@ from schemas.topics import Topics
 log = logging.getLogger(__name__)
 
 DELIVERY_TIMEOUT_MS = 4000
+COMMAND_ATTEMPTS = 3  # a command not acknowledged is sent again: its id makes it count once
 
 
 class Outbox:
@@ -34,7 +35,9 @@ class Outbox:
         self._inflight: set[asyncio.Task[None]] = set()
 
     def command(self, team_id: str, command_id: str, actor: str, payload: CommandPayload) -> None:
-        """Append a command in the background; a failure is logged (the caller's id repeats)."""
+        """Append a command in the background, sent again (same id) if not acknowledged; the
+        last failure is logged. Every command of the media tier has a deterministic id, so a
+        copy that did land after all is decided once."""
         command = Command(
             command_id=command_id,
             team_id=team_id,
@@ -43,7 +46,9 @@ class Outbox:
             data=payload,
         )
         value = MAPPER.command_to_bytes(command)
-        task = asyncio.ensure_future(self._append(self._topics.commands, team_id, value))
+        task = asyncio.ensure_future(
+            self._append(self._topics.commands, team_id, value, COMMAND_ATTEMPTS)
+        )
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
@@ -54,11 +59,14 @@ class Outbox:
         """A tombstone: a node that stopped cleanly leaves the compacted directory."""
         await self._append(self._topics.media_nodes, node_id, None)
 
-    async def _append(self, topic: str, key: str, value: bytes | None) -> None:
-        try:
-            await self._producer.send(topic, key.encode(), value)
-        except NotAcknowledged as exc:
-            log.warning("media: a record for %s was not appended: %s", topic, exc)
+    async def _append(self, topic: str, key: str, value: bytes | None, attempts: int = 1) -> None:
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._producer.send(topic, key.encode(), value)
+                return
+            except NotAcknowledged as exc:
+                if attempt == attempts:
+                    log.warning("media: a record for %s was not appended: %s", topic, exc)
 
     async def close(self) -> None:
         """Deliver what is in flight (bounded), then stop the producer."""

@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import msgspec
 
-from schemas.fields import DeviceId, Invitees, PresenceStatus, Topic
+from schemas.fields import DeviceId, Invitees, PresenceStatus, Region, Topic
 
 
 class SetPresenceBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -19,6 +19,7 @@ class SetPresenceBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     status: PresenceStatus
     device_id: DeviceId
+    region: Region | None = None  # where the client is: the media tier places its calls there
 
 
 class HeartbeatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

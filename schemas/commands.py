@@ -25,7 +25,16 @@ from typing import Annotated, Any, ClassVar, TypeAlias
 
 import msgspec
 
-from schemas.fields import DeviceId, Id, Invitees, Positive, PresenceStatus, Timestamp, Topic
+from schemas.fields import (
+    DeviceId,
+    Id,
+    Invitees,
+    Positive,
+    PresenceStatus,
+    Region,
+    Timestamp,
+    Topic,
+)
 
 
 class CommandEnvelope(msgspec.Struct, frozen=True):
@@ -41,13 +50,18 @@ class CommandEnvelope(msgspec.Struct, frozen=True):
 
 
 class SetPresence(msgspec.Struct, frozen=True):
-    """Set the presence of one of the actor's devices."""
+    """Set the presence of one of the actor's devices, and (optionally) the region it is in.
+
+    `region` is absent, not null, when the client gave none, so a command without it reads and
+    encodes exactly as before the field existed.
+    """
 
     TYPE: ClassVar[str] = "presence.set"
     VERSION: ClassVar[int] = 1
 
     status: PresenceStatus
     device_id: DeviceId
+    region: Region | msgspec.UnsetType = msgspec.UNSET
 
 
 class RecordHeartbeat(msgspec.Struct, frozen=True):

@@ -13,7 +13,7 @@ from typing import ClassVar, TypeAlias
 
 import msgspec
 
-from schemas.fields import DeviceId, Id, Invitees, PresenceStatus, Timestamp, Topic
+from schemas.fields import DeviceId, Id, Invitees, PresenceStatus, Region, Timestamp, Topic
 
 
 class DeviceStatus(msgspec.Struct, frozen=True):
@@ -35,7 +35,8 @@ class PresenceChanged(msgspec.Struct, frozen=True):
     expired device's `last_seen` (a late copy, which does not bring it back). Every
     presence.set and every heartbeat records one, even when nothing changed, so the log holds
     every time the decider relies on; an expiry tick records one only for a member whose devices
-    changed.
+    changed. `region` is the one the presence.set reported, absent if it reported none (and
+    for heartbeats and expiries); the media tier places a call in its starter's last region.
     """
 
     TYPE: ClassVar[str] = "presence.changed"
@@ -46,6 +47,7 @@ class PresenceChanged(msgspec.Struct, frozen=True):
     devices: list[DeviceStatus]
     last_seen: Timestamp
     device_id: DeviceId | None = None
+    region: Region | msgspec.UnsetType = msgspec.UNSET
 
 
 class CallStarted(msgspec.Struct, frozen=True):

@@ -44,3 +44,14 @@ Positive = Annotated[int, Meta(ge=1)]
 
 #: What a member or one of their devices shows to the team.
 PresenceStatus = Literal["available", "busy", "away", "offline"]
+
+#: Where a client or a media node is, e.g. `eu-west`: a short label, letters, digits, `.-_`.
+Region = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="A region label, such as eu-west; media rooms are placed by it.",
+    ),
+]

@@ -29,7 +29,8 @@ class ChorusStack(ServiceStack):
         return client
 
     def more_env(self) -> dict[str, str]:
-        return {"CHORUS_PRESENCE_TTL": str(self.presence_ttl)}
+        # One process per media node: a test starts each node on a free port of its own.
+        return {"CHORUS_PRESENCE_TTL": str(self.presence_ttl), "CHORUS_MEDIA_WORKERS": "1"}
 
     def wait_worker_ready(self, url: str, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -40,8 +40,8 @@ def decide(
         return []
     now_ms = parse_millis(command.received_at)
     match command.data:
-        case SetPresence(status=status, device_id=device_id):
-            return presence.set_presence(state, command.actor, device_id, status, now_ms)
+        case SetPresence(status=status, device_id=device_id, region=region):
+            return presence.set_presence(state, command.actor, device_id, status, now_ms, region)
         case RecordHeartbeat(device_id=device_id):
             return presence.heartbeat(state, command.actor, device_id, now_ms)
         case ExpirePresence(ttl_seconds=ttl_seconds):

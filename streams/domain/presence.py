@@ -28,9 +28,15 @@ def aggregate(devices: Mapping[str, Device]) -> PresenceStatus:
 
 
 def set_presence(
-    state: TeamState, user_id: str, device_id: str, status: PresenceStatus, now_ms: int
+    state: TeamState,
+    user_id: str,
+    device_id: str,
+    status: PresenceStatus,
+    now_ms: int,
+    region: str | msgspec.UnsetType = msgspec.UNSET,
 ) -> list[Event]:
-    """presence.set: the device takes `status` and is heard now."""
+    """presence.set: the device takes `status` and is heard now; a reported region is passed on
+    (it is not team state: only the media tier reads it)."""
     user = state.presence.get(user_id)
     devices = dict(user.devices) if user else {}
     previous = devices.get(device_id)
@@ -38,7 +44,8 @@ def set_presence(
     heard = max(now_ms, previous.last_seen_ms) if previous else now_ms
     devices[device_id] = Device(status=status, last_seen_ms=heard)
     last_seen = max(now_ms, user.last_seen_ms) if user else now_ms
-    return [presence_changed(user_id, devices, last_seen, device_id)]
+    changed = presence_changed(user_id, devices, last_seen, device_id)
+    return [msgspec.structs.replace(changed, region=region)]
 
 
 def heartbeat(state: TeamState, user_id: str, device_id: str, now_ms: int) -> list[Event]:

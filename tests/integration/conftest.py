@@ -39,8 +39,9 @@ def stack(
         yield started
 
 
-def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[dict[str, Any]]:
-    """Every record now in `topic`, partition by partition, without joining any group."""
+def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[Any]:
+    """Every record now in `topic` (None for a tombstone), partition by partition, without
+    joining any group."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -49,7 +50,7 @@ def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[dict[str
             "enable.partition.eof": True,
         }
     )
-    records: list[dict[str, Any]] = []
+    records: list[dict[str, Any] | None] = []
     try:
         ends = {}
         for partition in range(partitions):
@@ -69,7 +70,9 @@ def read_topic(bootstrap: str, topic: str, partitions: int = 3) -> list[dict[str
                     remaining.discard(message.partition())
                     continue
                 raise AssertionError(str(error))
-            records.append(record_from_bytes(message.value() or b""))
+            value = message.value()
+            # A tombstone (a compacted topic's deleted key) is kept as None, in its place.
+            records.append(record_from_bytes(value) if value else None)
             if (message.offset() or 0) + 1 >= ends[message.partition() or 0]:
                 remaining.discard(message.partition())
     finally:

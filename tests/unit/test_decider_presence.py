@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from schemas.clock import parse_millis
@@ -243,3 +244,14 @@ def test_folding_the_records_gives_the_decider_state() -> None:
     pc = state.presence["alice"].devices["pc"]
     assert (pc.status, pc.expired) == ("busy", False)
     assert state.presence["bob"].devices["tab"].expired
+
+
+def test_a_reported_region_is_passed_on_and_absent_when_not_reported() -> None:
+    with_region = SetPresence(status="available", device_id="d1", region="eu-west")
+    events, state = when(TeamState(), command("alice", with_region, at=1))
+    assert [e.region for e in events if isinstance(e, PresenceChanged)] == ["eu-west"]
+    (sealed,), _ = decide_and_seal(state, command("alice", set_("busy"), at=2))
+    assert "region" not in sealed["data"]  # absent, not null: records without it stay as they were
+    (beat_event,), _ = when(state, command("alice", beat(), at=3))
+    assert isinstance(beat_event, PresenceChanged)
+    assert beat_event.region is msgspec.UNSET

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from hypothesis import given as for_all
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -42,6 +43,7 @@ PAYLOADS: st.SearchStrategy[CommandPayload] = st.one_of(
         SetPresence,
         status=st.sampled_from(["available", "busy", "away", "offline"]),
         device_id=DEVICES,
+        region=st.sampled_from([msgspec.UNSET, "eu-west", "us-east"]),
     ),
     st.builds(RecordHeartbeat, device_id=DEVICES),
     st.builds(ExpirePresence),

@@ -11,10 +11,17 @@ from media.directory import Directory, NodeStatus, partition_owner
 NOW = 1_800_000_000.0
 
 
-def status(node: str, *, age: float = 0.0, draining: bool = False, full: bool = False) -> bytes:
+def status(
+    node: str,
+    *,
+    age: float = 0.0,
+    draining: bool = False,
+    full: bool = False,
+    region: str = "local",
+) -> bytes:
     return NodeStatus(
         node_id=node,
-        region="local",
+        region=region,
         base_url=f"http://{node}",
         rooms=0,
         participants=10 if full else 0,
@@ -99,3 +106,34 @@ def test_no_node_with_room_means_no_allocation_yet() -> None:
 def test_leave_ids_differ_by_join() -> None:
     assert leave_id("c", "u", 1) == leave_id("c", "u", 1)
     assert leave_id("c", "u", 1) != leave_id("c", "u", 2)
+
+
+def test_a_call_is_placed_in_its_starters_region_else_in_any_region_with_room() -> None:
+    nodes = {
+        "eu-1": status("eu-1", region="eu-west"),
+        "eu-2": status("eu-2", region="eu-west"),
+        "us-1": status("us-1", region="us-east"),
+        "us-2": status("us-2", region="us-east"),
+    }
+    view = view_with(*(CallInfo(f"c{k}", "t", partition=0, started_by="ann") for k in range(20)))
+    owner = str(partition_owner(0, sorted(nodes)))
+
+    def placed(found: Directory) -> set[str]:
+        steps = Allocator(owner, random.Random(7)).plan(view, found, NOW, clock)
+        assert len(steps) == 20
+        return {step.node for step in steps if isinstance(step, Allocate)}
+
+    view.regions["ann"] = "us-east"
+    assert placed(directory(**nodes)) <= {"us-1", "us-2"}
+    view.regions["ann"] = "eu-west"
+    assert placed(directory(**nodes)) <= {"eu-1", "eu-2"}
+    full_eu = {**nodes, "eu-1": status("eu-1", region="eu-west", full=True)}
+    assert placed(directory(**full_eu)) == {"eu-2"}
+    gone_eu = {
+        **nodes,
+        "eu-1": status("eu-1", region="eu-west", age=10),
+        "eu-2": status("eu-2", region="eu-west", draining=True),
+    }
+    assert placed(directory(**gone_eu)) <= {"us-1", "us-2"}  # no room in eu-west: any region
+    view.regions["ann"] = "ap-south"  # no node there at all: any of the four
+    assert len(placed(directory(**nodes)) - {"us-1", "us-2"}) >= 1

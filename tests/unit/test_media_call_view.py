@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from media.call_view import CallView
 from schemas.events import (
     CallEnded,
@@ -10,6 +12,7 @@ from schemas.events import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantMuted,
+    PresenceChanged,
     RecordedEvent,
     RoomAllocated,
     RoomReleased,
@@ -94,3 +97,23 @@ def test_an_ended_call_without_a_room_is_forgotten_and_unknown_records_are_skipp
     log.append(CallEnded(call_id=CALL, reason="last_participant_left"))
     assert view.calls == {}
     assert not view.apply_record(0, {"type": "call.teleported", "team_id": TEAM})
+
+
+def presence(user: str, region: str | None = None) -> PresenceChanged:
+    seen = "2026-11-23T19:30:00.000Z"
+    changed = PresenceChanged(user_id=user, status="available", devices=[], last_seen=seen)
+    return changed if region is None else msgspec.structs.replace(changed, region=region)
+
+
+def test_each_users_last_reported_region_places_the_calls_they_start() -> None:
+    view = CallView()
+    log = Log(view)
+    log.append(presence("ann", "eu-west"))
+    log.append(presence("ann"))  # a heartbeat or expiry: no region, the last one stands
+    log.append(presence("bob", "us-east"))
+    log.append(presence("bob", "eu-west"))
+    log.append(CallStarted(call_id=CALL, started_by="ann", invitees=("bob",)))
+    log.append(CallStarted(call_id="call-2", started_by="cat", invitees=()))
+    assert view.regions == {"ann": "eu-west", "bob": "eu-west"}
+    assert view.region_of(view.calls[CALL]) == "eu-west"
+    assert view.region_of(view.calls["call-2"]) is None  # never reported: any region

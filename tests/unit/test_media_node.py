@@ -1,5 +1,6 @@
 """A media node's duties from the log alone (no Kafka): host what the latest allocation names,
-allocate what it owns, and record a dropped participant's leave with a deterministic id."""
+allocate what it owns, and record a dropped participant's leave and speaking changes with
+deterministic ids."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from config.settings import Settings
-from media.allocation import allocate_id, leave_id
+from media.allocation import allocate_id, leave_id, speaking_id
 from media.directory import NodeStatus
 from media.feed import Record
 from media.node import MediaNode
-from schemas.commands import AllocateRoom, CommandPayload, LeaveCall
+from schemas.commands import AllocateRoom, CommandPayload, LeaveCall, ReportSpeaking
 from schemas.topics import Topics
 
 TOPICS = Topics(prefix="unit")
@@ -123,3 +124,30 @@ async def test_a_dropped_participant_leaves_once_per_join() -> None:
     outbox.commands.clear()
     node._on_leave(CALL, "bob")  # already out of the call: nothing to record
     assert outbox.commands == []
+
+
+def test_speaking_reports_have_ids_from_call_user_room_join_and_change() -> None:
+    node, outbox = make_node()
+    event = Events()
+    node._on_batch(
+        [
+            heartbeat("me"),
+            event("call.started", started_by="ann", invitees=[]),
+            event("media.room_allocated", node="me", offer_url="http://me"),
+        ],
+        True,
+    )
+    outbox.commands.clear()
+    node._on_speaking(CALL, "ann", True)
+    node._on_speaking(CALL, "ann", False)
+    node._on_batch([event("media.room_allocated", node="me", offer_url="http://me")], False)
+    node._on_speaking(CALL, "ann", True)  # the room's second allocation: a new series
+    ids = [command_id for _, command_id, _, _ in outbox.commands]
+    assert ids == [
+        speaking_id(CALL, "ann", 1, 1, 1),
+        speaking_id(CALL, "ann", 1, 1, 2),
+        speaking_id(CALL, "ann", 2, 1, 3),
+    ]
+    assert len(set(ids)) == 3 and speaking_id(CALL, "ann", 1, 1, 1) == ids[0]  # retry: same id
+    assert outbox.commands[0][3] == ReportSpeaking(call_id=CALL, user_id="ann", speaking=True)
+    assert {actor for _, _, actor, _ in outbox.commands} == {"media:me"}

@@ -22,6 +22,8 @@ def test_valid_bodies_decode() -> None:
     assert decode_body(SetPresenceBody, b'{"status":"busy","device_id":"d1"}') == SetPresenceBody(
         status="busy", device_id="d1"
     )
+    with_region = b'{"status":"busy","device_id":"d1","region":"eu-west"}'
+    assert decode_body(SetPresenceBody, with_region).region == "eu-west"
     assert decode_body(HeartbeatBody, b'{"device_id":"d1"}') == HeartbeatBody(device_id="d1")
     assert decode_body(StartCallBody, b'{"invitees":["u2"]}') == StartCallBody(invitees=("u2",))
     assert decode_body(MuteBody, b'{"muted":true}') == MuteBody(muted=True)
@@ -35,6 +37,8 @@ def test_valid_bodies_decode() -> None:
         (SetPresenceBody, b'{"status":"asleep","device_id":"d1"}', "$.status"),
         (SetPresenceBody, b'{"status":"busy"}', "device_id"),
         (SetPresenceBody, b'{"status":"busy","device_id":"d1","colour":1}', "colour"),
+        (SetPresenceBody, b'{"status":"busy","device_id":"d1","region":"eu west"}', "$.region"),
+        (SetPresenceBody, b'{"status":"busy","device_id":"d1","region":""}', "$.region"),
         (HeartbeatBody, b'{"device_id":""}', "$.device_id"),
         (HeartbeatBody, b'{"device_id":"' + b"x" * 201 + b'"}', "$.device_id"),
         (StartCallBody, b"{}", "invitees"),
