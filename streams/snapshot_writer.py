@@ -72,6 +72,11 @@ class SnapshotWriter:
             if task.exception() is not None:
                 log.warning("a snapshot write failed: %s", task.exception())
 
+    async def settled(self) -> None:
+        """Wait for the writes in flight (their failures are logged, not raised)."""
+        if self._writing:
+            await asyncio.wait(list(self._writing.values()))
+
     async def _after_writing(self, partition: int) -> None:
         """Write the partition once the write in flight (if any) is done: in order."""
         writing = self._writing.get(partition)

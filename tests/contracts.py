@@ -14,7 +14,7 @@ from schemas.commands import JoinCall, StartCall
 from streams.domain import TeamState, decide_and_seal
 from streams.domain.testing import command
 from streams.outcomes import outcomes_of
-from streams.ports import EventLog, OutcomeRecorder
+from streams.ports import EventLog, OutcomeRecorder, SnapshotStore
 
 
 def decided_records(team_id: str, *payloads: Any) -> list[dict[str, Any]]:
@@ -163,3 +163,30 @@ class OutcomeRecorderContract(ABC):
         recorder.record([])
 
         assert self.stored(str(uuid.uuid4())) is None
+
+
+class SnapshotStoreContract:
+    """What the decider relies on of its snapshot store. Subclasses provide the `store` fixture."""
+
+    async def test_the_latest_value_of_each_key_is_kept_in_the_order_last_written(
+        self, store: SnapshotStore
+    ) -> None:
+        await store.write(1, [(b"team:a", b"a1"), (b"team:b", b"b1"), (b"checkpoint", b"c1")])
+        await store.write(1, [(b"team:a", b"a2"), (b"checkpoint", b"c2")])
+
+        assert store.latest(1) == [(b"team:b", b"b1"), (b"team:a", b"a2"), (b"checkpoint", b"c2")]
+
+    async def test_partitions_are_kept_apart(self, store: SnapshotStore) -> None:
+        await store.write(0, [(b"team:a", b"zero")])
+        await store.write(2, [(b"team:a", b"two")])
+
+        assert (store.latest(0), store.latest(1), store.latest(2)) == (
+            [(b"team:a", b"zero")],
+            [],
+            [(b"team:a", b"two")],
+        )
+
+    async def test_writing_nothing_stores_nothing(self, store: SnapshotStore) -> None:
+        await store.write(0, [])
+
+        assert store.latest(0) == []
