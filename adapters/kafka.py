@@ -17,6 +17,12 @@ from schemas.topics import Topics
 
 COMMANDS_RETENTION_MS = 7 * 24 * 3600 * 1000
 MEDIA_NODES_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
+# A busy team's state (its last 10,000 command ids) is a few hundred kB.
+SNAPSHOTS_CONFIG = {
+    "cleanup.policy": "compact",
+    "segment.ms": str(3600 * 1000),
+    "max.message.bytes": str(8 * 1024 * 1024),
+}
 # librdkafka logs every refused connection to stderr; a probe reports failure by its result.
 QUIET = {"log_level": 0}
 
@@ -44,8 +50,8 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 30) -> None:
-    """Create the commands, events and media-nodes topics if missing; raise if the commands or
-    events topic has other partitions.
+    """Create the commands, events, decider-snapshots and media-nodes topics if missing; raise if
+    the commands, events or snapshots topic has other partitions.
 
     Returns once every partition of each topic has a leader, so clients can use them at once.
     """
@@ -87,6 +93,8 @@ def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
     return [
         NewTopic(topics.commands, partitions, 1, config=commands),
         NewTopic(topics.events, partitions, 1, config=events),
+        # The decider's changelog: a snapshot lives in the partition number of its events.
+        NewTopic(topics.decider_snapshots, partitions, 1, config=SNAPSHOTS_CONFIG),
         # Heartbeats: only each node's latest matters; one partition keeps them in one order.
         NewTopic(topics.media_nodes, 1, 1, config=MEDIA_NODES_CONFIG),
     ]

@@ -3,9 +3,10 @@
     faults = Faults.parse(settings.faults)      # e.g. "decider.after_events_acked=crash@5"
     faults.point("decider.after_events_acked")  # the 5th time it gets here, the process dies
 
-A plan is `name=action[@n]`, several separated by commas; `n` (default 1) is the time the point
-is reached at which the action happens, once. Actions: `crash` ends the process at once with
-`os._exit` (no cleanup, no flush, as a power cut would), `fail` raises `FaultInjected`.
+A plan is `name=action[@n[-m]]`, several separated by commas; `n` (default 1) is the time the
+point is reached at which the action happens, once (or each time from the n-th to the m-th).
+Actions: `crash` ends the process at once with `os._exit` (no cleanup, no flush, as a power cut
+would), `fail` raises `FaultInjected`.
 Crash tests aim at a point instead of sleeping and hoping to land between two effects.
 """
 
@@ -39,6 +40,11 @@ class Fault:
 
     action: Action
     at: int = 1
+    until: int | None = None  # the last time it happens (None: only at `at`)
+
+    def strikes(self, time: int) -> bool:
+        """Whether it happens the `time`-th time its point is reached."""
+        return self.at <= time <= (self.until or self.at)
 
 
 class Faults:
@@ -54,12 +60,16 @@ class Faults:
         plan: dict[str, Fault] = {}
         for entry in filter(None, (part.strip() for part in text.split(","))):
             name, equals, what = entry.partition("=")
-            action, _, at = what.partition("@")
+            action, _, times = what.partition("@")
+            at, dash, until = times.partition("-")
             if not equals or not name or action not in ACTIONS:
-                raise FaultPlanError(f"{entry!r} is not name=crash|fail[@n]")
+                raise FaultPlanError(f"{entry!r} is not name=crash|fail[@n[-m]]")
             if at and not (at.isdigit() and int(at) >= 1):
                 raise FaultPlanError(f"{entry!r}: @{at} is not a count from 1")
-            plan[name.strip()] = Fault(cast(Action, action), int(at) if at else 1)
+            if dash and not (until.isdigit() and int(until) >= int(at or 1)):
+                raise FaultPlanError(f"{entry!r}: -{until} is not a count from @{at or 1}")
+            last = int(until) if dash else None
+            plan[name.strip()] = Fault(cast(Action, action), int(at) if at else 1, last)
         return cls(plan)
 
     def point(self, name: str) -> None:
@@ -68,11 +78,12 @@ class Faults:
         if fault is None:
             return
         self._reached[name] += 1
-        if self._reached[name] != fault.at:
+        time = self._reached[name]
+        if not fault.strikes(time):
             return
         if fault.action == "fail":
-            raise FaultInjected(f"fault {name} (time {fault.at})")
-        log.critical("fault %s (time %d): crashing the process", name, fault.at)
+            raise FaultInjected(f"fault {name} (time {time})")
+        log.critical("fault %s (time %d): crashing the process", name, time)
         os._exit(CRASH_EXIT_CODE)
 
 

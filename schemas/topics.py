@@ -23,3 +23,9 @@ class Topics:
     def media_nodes(self) -> str:
         """Media nodes' heartbeats, keyed by node id (compacted: the latest per node)."""
         return f"{self.prefix}.media-nodes"
+
+    @property
+    def decider_snapshots(self) -> str:
+        """Each team's decider state and the events offset it reflects (compacted), in the
+        partition number of its events."""
+        return f"{self.prefix}.decider-snapshots"

@@ -17,6 +17,7 @@ from streams.decider import Decider, install_decider
 from streams.event_log import KafkaEventLog
 from streams.outcomes import PostgresOutcomeRecorder
 from streams.projector import install_projector
+from streams.snapshot_store import KafkaSnapshotStore
 from web.health import run_checks
 
 
@@ -65,11 +66,13 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
 
 
 def _decider(settings: Settings, bootstrap: str, engine: Engine | None) -> Decider:
+    faults = Faults.parse(settings.faults)
     return Decider(
         KafkaEventLog(bootstrap, settings.topics.events),
-        None if engine is None else PostgresOutcomeRecorder(engine),
+        None if engine is None else PostgresOutcomeRecorder(engine, faults),
         presence_ttl=settings.presence_ttl_seconds,
-        faults=Faults.parse(settings.faults),
+        faults=faults,
+        snapshots=KafkaSnapshotStore(bootstrap, settings.topics.decider_snapshots),
     )
 
 

@@ -3,18 +3,21 @@
 Per command, in this order (NOTES.md, "Deciding without losing or doubling"):
 1. decide against the team's state, which is the fold of the events already in the log;
 2. write the events to the same partition of the events topic and await the broker's ack;
-3. keep the new state in memory, record the outcome for the commands service;
+3. keep the new state in memory, record the outcome for the commands service (retried, and
+   queued while the database is down: `OutcomeWriter`);
 4. let Faust commit the command's offset (after the agent has processed it).
+Every so often, off this path, the changed teams' states are written as snapshots with the
+events offset they reflect (`SnapshotWriter`), so that a new owner of the partition folds only
+the events after them.
 A crash anywhere re-reads the command after a restart; the state is rebuilt from the log,
 which already holds any events written before the crash, so the command is found decided
 (its id is in the state) and is not decided twice. A crash between 2 and 3 also leaves the
-outcome unrecorded: rebuilding the partition records it from the log (`TeamStates`).
+outcome unrecorded: restoring the partition records it from the log (`TeamStates`).
 `Decider` does the above; `install_decider` wires it into a Faust app.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 import uuid
@@ -31,8 +34,10 @@ from schemas.commands import Command, ExpirePresence
 from schemas.mapper import MAPPER, MalformedEnvelope
 from schemas.positions import command_position
 from streams.domain import TeamState, decide_and_seal
+from streams.outcome_writer import OutcomeWriter
 from streams.outcomes import outcomes_of
-from streams.ports import EventLog, OutcomeRecorder
+from streams.ports import EventLog, OutcomeRecorder, SnapshotStore
+from streams.snapshot_writer import SnapshotWriter
 from streams.team_states import TeamStates
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ PRESENCE_TIMER_ACTOR = "system:presence-timer"
 # Fault points (config/faults.py): a crash at either leaves the command to its redelivery.
 BEFORE_EVENTS_WRITTEN = "decider.before_events_written"
 AFTER_EVENTS_ACKED = "decider.after_events_acked"  # and before the outcome is recorded
+# A rebalance or a stop waits this long at most for the snapshots (they only shorten a fold).
+SNAPSHOT_FLUSH_SECONDS = 5.0
 
 
 class Decider:
@@ -53,11 +60,13 @@ class Decider:
         *,
         presence_ttl: float,
         faults: Faults = NO_FAULTS,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.presence_ttl = presence_ttl
-        self.states = TeamStates(events, outcomes)
+        self.outcomes = None if outcomes is None else OutcomeWriter(outcomes)
+        self.states = TeamStates(events, self.outcomes, snapshots)
+        self.snapshots = None if snapshots is None else SnapshotWriter(self.states, snapshots)
         self._events = events
-        self._outcomes = outcomes
         self._faults = faults
 
     async def decide(self, partition: int, offset: int, raw: bytes) -> str:
@@ -69,25 +78,36 @@ class Decider:
             return "malformed"
         state = await self.states.team(partition, envelope.team_id)
         records, after = decide_and_seal(state, envelope, presence_ttl=self.presence_ttl)
+        position = None
         if records:
             self._faults.point(BEFORE_EVENTS_WRITTEN)
-            await self._events.write(partition, records)
+            position = await self._events.write(partition, records)
             self._faults.point(AFTER_EVENTS_ACKED)
-        self.states.put(partition, envelope.team_id, after)
+        self.states.put(partition, envelope.team_id, after, position)
         if not records:
             return "no_events"
-        if self._outcomes is not None:
-            rows = outcomes_of(records, command_position(partition, offset))
-            await asyncio.to_thread(self._outcomes.record, rows)
+        if self.outcomes is not None:
+            await self.outcomes.record(outcomes_of(records, command_position(partition, offset)))
+        if self.snapshots is not None:
+            self.snapshots.decided(partition)
         return "rejected" if records[0]["type"] == "command.rejected" else "accepted"
 
     def assigned(self, partitions: set[int]) -> None:
-        """Partitions this worker now owns: rebuild their teams at once."""
+        """Partitions this worker now owns: restore their teams at once."""
         self.states.preload(partitions)
 
-    def revoked(self, partitions: set[int]) -> None:
-        """Partitions another worker may now own: forget their teams."""
+    async def revoked(self, partitions: set[int]) -> None:
+        """Partitions another worker may now own: snapshot, then forget their teams."""
+        if self.snapshots is not None:
+            await self.snapshots.flush(partitions, timeout=SNAPSHOT_FLUSH_SECONDS)
         self.states.forget(partitions)
+
+    async def stopping(self) -> None:
+        """The worker stops: write the snapshots and the queued outcomes (bounded in time)."""
+        if self.snapshots is not None:
+            await self.snapshots.flush(timeout=SNAPSHOT_FLUSH_SECONDS)
+        if self.outcomes is not None and not await self.outcomes.drain(SNAPSHOT_FLUSH_SECONDS):
+            log.warning("stopping with %d outcomes unrecorded", self.outcomes.queued)
 
 
 def install_decider(
@@ -123,14 +143,25 @@ def install_decider(
     def ours(topic_partitions: Any) -> set[int]:
         return {tp.partition for tp in topic_partitions if tp.topic == commands_topic}
 
-    def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        decider.revoked(ours(args[0] if args else ()))
+    async def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await decider.revoked(ours(args[0] if args else ()))
 
     def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         decider.assigned(ours(args[0] if args else ()))
 
+    async def on_stopping(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await decider.stopping()
+
     app.on_partitions_revoked.connect(on_revoked)
     app.on_partitions_assigned.connect(on_assigned)
+    app.on_before_shutdown.connect(on_stopping)
+
+    if decider.snapshots is not None:
+        writer = decider.snapshots
+
+        @app.timer(interval=5.0)  # type: ignore[untyped-decorator]
+        async def write_snapshots() -> None:
+            writer.tick()
 
     @app.timer(interval=max(1.0, decider.presence_ttl / 3))  # type: ignore[untyped-decorator]
     async def expire_presence() -> None:

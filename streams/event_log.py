@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -19,8 +20,13 @@ class KafkaEventLog:
         self._bootstrap = bootstrap
         self._producer: AsyncProducer | None = None  # connects on the first write, not before
 
-    async def write(self, partition: int, records: list[dict[str, Any]]) -> None:
-        """Produce the records in order and return once the broker acknowledged all of them."""
+    async def write(self, partition: int, records: list[dict[str, Any]]) -> int | None:
+        """Produce the records in order and return once the broker acknowledged all of them.
+
+        Returns the offset after the last one (None when there were none).
+        """
+        if not records:
+            return None
         if self._producer is None:
             self._producer = AsyncProducer(
                 self._bootstrap, "event-writer", **{"message.timeout.ms": 30000}
@@ -32,12 +38,15 @@ class KafkaEventLog:
             )
             for record in records
         ]
-        await asyncio.gather(*sent)
+        acks = await asyncio.gather(*sent)
+        return max(ack.offset for ack in acks) + 1
 
-    def records(self, partition: int) -> list[dict[str, Any]]:
-        """Every JSON-object record now in the partition, in order (others are skipped)."""
+    def read(self, partition: int, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(offset, record) of every JSON-object record from `start` (others are skipped)."""
         with EventsReader(self._bootstrap, self.topic) as reader:
-            return [record for _, record in reader.read(partition, 0) if record is not None]
+            for offset, record in reader.read(partition, start):
+                if record is not None:
+                    yield offset, record
 
     def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:
@@ -50,8 +59,16 @@ class InMemoryEventLog:
     def __init__(self) -> None:
         self._partitions: dict[int, list[bytes]] = {}
 
-    async def write(self, partition: int, records: list[dict[str, Any]]) -> None:
-        self._partitions.setdefault(partition, []).extend(orjson.dumps(r) for r in records)
+    async def write(self, partition: int, records: list[dict[str, Any]]) -> int | None:
+        kept = self._partitions.setdefault(partition, [])
+        kept.extend(orjson.dumps(r) for r in records)
+        return len(kept) if records else None
+
+    def read(self, partition: int, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        kept = self._partitions.get(partition, [])
+        for offset in range(start, len(kept)):
+            yield offset, orjson.loads(kept[offset])
 
     def records(self, partition: int) -> list[dict[str, Any]]:
-        return [orjson.loads(raw) for raw in self._partitions.get(partition, [])]
+        """Every record of the partition, in order (for tests)."""
+        return [record for _, record in self.read(partition)]

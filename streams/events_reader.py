@@ -66,6 +66,13 @@ class EventsReader:
         self, partition: int, start: int, end: int | None = None
     ) -> Iterator[tuple[int, dict[str, Any] | None]]:
         """(offset, record) from `start` up to `end` (default: the partition's end now)."""
+        for offset, _, value in self.messages(partition, start, end):
+            yield offset, record_or_none(value)
+
+    def messages(
+        self, partition: int, start: int, end: int | None = None
+    ) -> Iterator[tuple[int, bytes | None, bytes | None]]:
+        """(offset, key, value) as stored, from `start` up to `end` (default: the end now)."""
         low, high = self.watermarks(partition)
         end = high if end is None else min(end, high)
         start = max(start, low)  # older records may have gone with retention
@@ -83,7 +90,7 @@ class EventsReader:
                         return
                     raise RuntimeError(f"reading {self.topic}[{partition}] failed: {error}")
                 offset = int(message.offset() or 0)
-                yield offset, record_or_none(message.value())
+                yield offset, message.key(), message.value()
                 if offset >= end - 1:
                     return
         finally:

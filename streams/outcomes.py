@@ -8,10 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.dialects import postgresql
 
+from config.faults import NO_FAULTS, FaultInjected, Faults
 from db.engines import OUTCOMES_CHANNEL
 from db.tables import command_outcomes
+from streams.ports import OutcomesUnavailable
 
 CHANNEL = OUTCOMES_CHANNEL
+#: Fault point (config/faults.py): a `fail` here is the database failing to record outcomes.
+BEFORE_OUTCOMES_RECORDED = "outcomes.before_record"
 
 
 def outcomes_of(
@@ -78,11 +82,21 @@ def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
 class PostgresOutcomeRecorder:
     """Outcomes in the `command_outcomes` table, waking the requests that wait for them."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, faults: Faults = NO_FAULTS) -> None:
         self._engine = engine
+        self._faults = faults
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        record_outcomes(self._engine, rows)
+        """Store the rows; raises OutcomesUnavailable when the database cannot be reached."""
+        try:
+            self._faults.point(BEFORE_OUTCOMES_RECORDED)
+            record_outcomes(self._engine, rows)
+        except (FaultInjected, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            raise OutcomesUnavailable(str(exc).splitlines()[0]) from exc
+        except sa.exc.DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise OutcomesUnavailable(str(exc).splitlines()[0]) from exc
 
 
 class InMemoryOutcomeRecorder:

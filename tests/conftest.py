@@ -75,7 +75,10 @@ def topics(kafka_bootstrap: str) -> Iterator[Topics]:
     fresh = Topics(prefix=f"t{uuid.uuid4().hex}")
     ensure_topics(kafka_bootstrap, fresh, TEST_PARTITIONS)
     yield fresh
-    _delete_topics(kafka_bootstrap, [fresh.commands, fresh.events, fresh.media_nodes])
+    _delete_topics(
+        kafka_bootstrap,
+        [fresh.commands, fresh.events, fresh.decider_snapshots, fresh.media_nodes],
+    )
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""The PostgreSQL outcome recorder keeps the outcomes contract, and wakes waiting requests."""
+"""The PostgreSQL outcome recorder keeps the outcomes contract, wakes waiting requests, and
+loses no outcome while the database fails."""
 
 from __future__ import annotations
 
@@ -10,10 +11,17 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, make_url, text
 
+from config.faults import Faults
 from db.engines import OUTCOMES_CHANNEL, make_engine
-from schemas.commands import StartCall
-from streams.outcomes import PostgresOutcomeRecorder, outcomes_of
+from schemas.commands import CommandPayload, JoinCall, StartCall
+from schemas.mapper import MAPPER
+from schemas.topics import Topics
+from streams.decider import Decider
+from streams.domain.testing import command
+from streams.event_log import KafkaEventLog
+from streams.outcomes import BEFORE_OUTCOMES_RECORDED, PostgresOutcomeRecorder, outcomes_of
 from tests.contracts import OutcomeRecorderContract, decided_records
+from tests.integration.test_event_log import _wait_until_readable
 
 
 class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
@@ -59,3 +67,40 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
 
             woken = [n.payload for n in conn.notifies(timeout=10, stop_after=1)]
         assert woken == [records[0]["causation_id"]]
+
+
+async def test_outcomes_the_database_failed_to_take_are_recorded_once_it_takes_them(
+    migrated_database_url: str, kafka_bootstrap: str, topics: Topics
+) -> None:
+    engine = make_engine(migrated_database_url)
+    # The first six tries fail: the decider's three at once, then three of the background's.
+    faults = Faults.parse(f"{BEFORE_OUTCOMES_RECORDED}=fail@1-6")
+    _wait_until_readable(kafka_bootstrap, topics.events)
+    events = KafkaEventLog(kafka_bootstrap, topics.events)
+    decider = Decider(events, PostgresOutcomeRecorder(engine, faults), presence_ttl=30)
+    team = str(uuid.uuid4())
+    try:
+        start = _command(team, "ann", StartCall(call_id="c1"))
+        join = _command(team, "bob", JoinCall(call_id="c1"))
+        assert await decider.decide(0, 0, start[1]) == "accepted"
+        assert await decider.decide(0, 1, join[1]) == "accepted"  # the decider moved on
+        assert decider.outcomes is not None and decider.outcomes.queued == 2
+        assert _status(engine, start[0]) is None
+
+        assert await decider.outcomes.drain(30)
+
+        assert (_status(engine, start[0]), _status(engine, join[0])) == ("accepted", "accepted")
+    finally:
+        events.close()
+        engine.dispose()
+
+
+def _command(team_id: str, actor: str, payload: CommandPayload) -> tuple[str, bytes]:
+    each = command(actor, payload, team_id=team_id, command_id=str(uuid.uuid4()))
+    return each.command_id, MAPPER.command_to_bytes(each)
+
+
+def _status(engine: Engine, command_id: str) -> str | None:
+    with engine.connect() as conn:
+        query = text("SELECT status FROM command_outcomes WHERE command_id = :id")
+        return conn.execute(query, {"id": command_id}).scalar_one_or_none()

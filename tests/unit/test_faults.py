@@ -19,7 +19,9 @@ def test_a_plan_is_read_from_the_settings() -> None:
     assert Faults.parse(Settings.from_env({}).faults)._plan == {}
 
 
-@pytest.mark.parametrize("plan", ["a.b", "a.b=explode", "=crash", "a=crash@0", "a=fail@x"])
+@pytest.mark.parametrize(
+    "plan", ["a.b", "a.b=explode", "=crash", "a=crash@0", "a=fail@x", "a=fail@3-2", "a=fail@1-"]
+)
 def test_a_plan_that_cannot_be_read_is_refused(plan: str) -> None:
     with pytest.raises(FaultPlanError):
         Faults.parse(plan)
@@ -33,6 +35,17 @@ def test_a_fault_strikes_the_n_th_time_only_and_other_points_are_untouched() -> 
     faults.point("elsewhere")
     with pytest.raises(FaultInjected):
         faults.point("here")
+    faults.point("here")
+
+
+def test_a_fault_with_a_range_strikes_each_time_in_it() -> None:
+    faults = Faults.parse("here=fail@2-3")
+    assert faults._plan == {"here": Fault("fail", 2, 3)}
+
+    faults.point("here")
+    for _ in range(2):
+        with pytest.raises(FaultInjected):
+            faults.point("here")
     faults.point("here")
 
 
