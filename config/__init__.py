@@ -1,1 +1,1 @@
-"""Settings: the one place that reads the environment (and a local stack's file)."""
+"""Settings (the only reader of the environment) and the named fault points they turn on."""

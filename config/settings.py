@@ -193,7 +193,16 @@ def inherited_environment() -> dict[str, str]:
 
 def read_stack_file(data_dir: Path) -> dict[str, Any]:
     """What a running `chorus up` wrote about its broker and database, or {}."""
-    path = data_dir / STACK_FILE
+    return read_json(data_dir / STACK_FILE)
+
+
+def write_stack_file(data_dir: Path, content: dict[str, Any]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    write_json(data_dir / STACK_FILE, content)
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    """The JSON object a state file holds, or {} if it is missing or unreadable."""
     try:
         loaded = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -201,11 +210,11 @@ def read_stack_file(data_dir: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def write_stack_file(data_dir: Path, content: dict[str, Any]) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = data_dir / (STACK_FILE + ".tmp")
-    tmp.write_text(json.dumps(content, indent=2))
-    tmp.replace(data_dir / STACK_FILE)
+def write_json(path: Path, content: dict[str, Any]) -> None:
+    """Replace a state file at once (write beside it, then rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(content, indent=2) + "\n")
+    tmp.replace(path)
 
 
 def _data_dir(env: Mapping[str, str]) -> Path:

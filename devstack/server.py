@@ -7,7 +7,6 @@ and bounded, and a failure that quotes the end of that log.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -20,6 +19,7 @@ from types import TracebackType
 from typing import IO, Self
 
 from adapters.errors import InfraError
+from config.settings import read_json, write_json
 
 HOST = "127.0.0.1"
 LOG_TAIL_LINES = 40
@@ -200,19 +200,3 @@ def read_int(path: Path) -> int | None:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
-
-
-def read_json(path: Path) -> dict[str, object]:
-    """The JSON object a state file holds, or {} if it is missing or unreadable."""
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
-
-
-def write_json(path: Path, content: dict[str, object]) -> None:
-    """Replace a state file at once (write beside it, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(content) + "\n")
-    tmp.replace(path)
