@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-import msgspec
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,12 +18,9 @@ from starlette.routing import Route
 from auth.tokens import encode_token, new_identity
 from commands.state import commands_state
 from db.tables import signin_failures, users
+from schemas.bodies import Credentials, NewAccount
 from web.bodies import decode_body
 from web.errors import Problem
-
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 # argon2-cffi's PasswordHasher hashes with argon2id by default.
 HASHER = PasswordHasher()
@@ -36,17 +31,6 @@ DUMMY_HASH = HASHER.hash("not a real password")
 FREE_FAILURES = 3
 BLOCK_AFTER_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=15)
-
-
-class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Password
-    display_name: DisplayName
-
-
-class Credentials(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 async def create_account(request: Request) -> Response:
