@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,8 +11,10 @@ from sqlalchemy.dialects import postgresql
 
 from db.engines import OUTCOMES_CHANNEL
 from db.tables import command_outcomes
+from schemas.text import storable
 
 CHANNEL = OUTCOMES_CHANNEL
+log = logging.getLogger(__name__)
 
 
 def outcomes_of(
@@ -36,12 +39,14 @@ def outcome_row(
     return {
         "command_id": first["causation_id"],
         "team_id": first["team_id"],
-        "actor": first["actor"],
+        "actor": storable(first["actor"]),
         "status": "rejected" if rejected else "accepted",
-        "reason": rejected["data"].get("reason") if rejected else None,
+        "reason": storable(rejected["data"].get("reason")) if rejected else None,
         "position": str(records[-1]["seq"]),
         "command_position": command_position,
-        "events": records,
+        # A command's events as stored text: a NUL they carry would make PostgreSQL refuse
+        # the row, and with it every later decision of the partition.
+        "events": storable(records),
     }
 
 
@@ -82,7 +87,16 @@ class PostgresOutcomeRecorder:
         self._engine = engine
 
     def record(self, rows: list[dict[str, Any]]) -> None:
-        record_outcomes(self._engine, rows)
+        try:
+            record_outcomes(self._engine, rows)
+        except sa.exc.DataError:
+            # A row the table refuses (a command id that is no UUID, written to the commands
+            # topic by another producer) is logged and left out; the others are recorded.
+            for row in rows:
+                try:
+                    record_outcomes(self._engine, [row])
+                except sa.exc.DataError as exc:
+                    log.error("outcome of command %r not recorded: %s", row["command_id"], exc)
 
 
 class InMemoryOutcomeRecorder:
