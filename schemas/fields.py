@@ -19,8 +19,10 @@ from schemas.clock import TIME_PATTERN
 
 #: What client text may not hold: C0 controls, DEL, C1 controls, lone surrogates.
 FORBIDDEN_CHARACTERS = r"\x00-\x1f\x7f-\x9f\ud800-\udfff"
+#: The end of the text: not `$`, which in Python also matches before a final newline.
+END = r"(?![\s\S])"
 #: One line of printable text (any length; the types bound it).
-PRINTABLE_PATTERN = rf"^[^{FORBIDDEN_CHARACTERS}]*$"
+PRINTABLE_PATTERN = rf"^[^{FORBIDDEN_CHARACTERS}]*{END}"
 
 #: An identifier (a UUID in practice; any non-empty string up to 200 characters is accepted).
 Id = Annotated[str, Meta(min_length=1, max_length=200, description="An identifier.")]
@@ -90,7 +92,7 @@ _EMAIL_PART = rf"[^@\s{FORBIDDEN_CHARACTERS}]+"
 Email = Annotated[
     str,
     Meta(
-        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}$",
+        pattern=rf"^{_EMAIL_PART}@{_EMAIL_PART}\.{_EMAIL_PART}{END}",
         max_length=254,
         description="An e-mail address.",
     ),
