@@ -27,11 +27,15 @@ def _serve(service: str) -> Handler:
         port = args.port or getattr(settings, f"{service}_port")
         if service == "media":
             settings = media_settings(args, settings.with_(host=host, media_port=port))
+        from web.limits import BoundedHttpToolsProtocol
+
         app = create_app(settings)
         uvicorn.run(
             app,
             host=host,
             port=port,
+            # Heads bounded in memory (431), before the app's HeaderLimits sees them.
+            http=BoundedHttpToolsProtocol,
             log_level=args.log_level,
             # One log line per request costs more CPU than a small request; /metrics counts them.
             access_log=args.access_log,
