@@ -33,11 +33,15 @@ def _serve(service: str) -> Handler:
                 options = ["--log-level", args.log_level]
                 options += ["--access-log"] if args.access_log else []
                 return run_workers(settings, settings.media_workers, options)
+        from web.limits import BoundedHttpToolsProtocol
+
         app = create_app(settings)
         uvicorn.run(
             app,
             host=host,
             port=port,
+            # Heads bounded in memory (431), before the app's HeaderLimits sees them.
+            http=BoundedHttpToolsProtocol,
             log_level=args.log_level,
             # One log line per request costs more CPU than a small request; /metrics counts them.
             access_log=args.access_log,

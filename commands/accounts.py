@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
 
-import msgspec
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -20,33 +18,21 @@ from starlette.routing import Route
 from auth.tokens import encode_token, new_identity
 from commands.state import commands_state
 from db.tables import signin_failures, users
+from schemas.bodies import Credentials, NewAccount
 from web.bodies import decode_body
 from web.errors import Problem
-
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=1024)]
-DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 # argon2-cffi's PasswordHasher hashes with argon2id by default.
 HASHER = PasswordHasher()
 # A hash to verify against when the e-mail is unknown, so both cases take the same time.
 DUMMY_HASH = HASHER.hash("not a real password")
 
-# Failed sign-ins for one e-mail: the first are free, then each waits longer, then 429.
+# Sign-in attempts for one e-mail from one source address (a success starts the count again):
+# the first are free, then each waits longer, then 429. Per source, so that a stranger who
+# knows an address cannot lock its owner out from elsewhere.
 FREE_FAILURES = 3
 BLOCK_AFTER_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=15)
-
-
-class NewAccount(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Password
-    display_name: DisplayName
-
-
-class Credentials(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    password: Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 async def create_account(request: Request) -> Response:
@@ -72,31 +58,37 @@ async def create_account(request: Request) -> Response:
 async def create_session(request: Request) -> Response:
     body = await decode_body(request, Credentials)
     email = body.email.lower()
+    source = request.client.host if request.client else "unknown"
     state = commands_state(request)
     engine = state.engine
+    # Counted before the password is checked, in one statement: parallel attempts each get
+    # their own count, so no more than BLOCK_AFTER_FAILURES passwords are ever checked.
     async with engine.begin() as conn:
-        failures = await _recent_failures(conn, email)
-        if failures >= BLOCK_AFTER_FAILURES:
-            raise Problem(
-                429,
-                "too_many_attempts",
-                "too many failed sign-ins for this e-mail; try again in 15 minutes",
-                headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))},
-            )
+        attempts = await _count_attempt(conn, email, source)
+    if attempts > BLOCK_AFTER_FAILURES:
+        raise Problem(
+            429,
+            "too_many_attempts",
+            "too many failed sign-ins for this e-mail from this address; try again in 15 minutes",
+            headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))},
+        )
+    async with engine.connect() as conn:
         found = (
             await conn.execute(
                 sa.select(users.c.user_id, users.c.password_hash).where(users.c.email == email)
             )
         ).first()
-    if failures >= FREE_FAILURES:
-        await asyncio.sleep(min(0.25 * (failures - FREE_FAILURES + 1), 2.0))
+    if attempts > FREE_FAILURES:
+        await asyncio.sleep(min(0.25 * (attempts - FREE_FAILURES), 2.0))
     stored_hash = found.password_hash if found else DUMMY_HASH
     if not await asyncio.to_thread(_password_matches, stored_hash, body.password) or not found:
-        async with engine.begin() as conn:
-            await _record_failure(conn, email)
         raise Problem(401, "bad_credentials", "the e-mail or the password is wrong")
     async with engine.begin() as conn:
-        await conn.execute(sa.delete(signin_failures).where(signin_failures.c.email == email))
+        await conn.execute(
+            sa.delete(signin_failures).where(
+                signin_failures.c.email == email, signin_failures.c.source == source
+            )
+        )
     settings = state.settings
     identity = new_identity(found.user_id, settings.token_ttl_seconds)
     token = encode_token(settings.require_secret(), identity)
@@ -118,35 +110,25 @@ def _password_matches(stored_hash: str, password: str) -> bool:
         return False
 
 
-async def _recent_failures(conn: AsyncConnection, email: str) -> int:
-    row = (
-        await conn.execute(
-            sa.select(signin_failures.c.failures, signin_failures.c.last_failure_at).where(
-                signin_failures.c.email == email
-            )
-        )
-    ).first()
-    if row is None or row.last_failure_at < datetime.now(UTC) - FAILURE_WINDOW:
-        return 0
-    return int(row.failures)
-
-
-async def _record_failure(conn: AsyncConnection, email: str) -> None:
+async def _count_attempt(conn: AsyncConnection, email: str, source: str) -> int:
+    """This attempt's number among the recent ones for (e-mail, source), counting it."""
     now = datetime.now(UTC)
-    window_start = now - FAILURE_WINDOW
-    statement = insert(signin_failures).values(email=email, failures=1, last_failure_at=now)
+    statement = insert(signin_failures).values(
+        email=email, source=source, failures=1, last_failure_at=now
+    )
     statement = statement.on_conflict_do_update(
-        index_elements=[signin_failures.c.email],
+        index_elements=[signin_failures.c.email, signin_failures.c.source],
         set_={
-            # A failure after a quiet window starts the count again.
+            # An attempt after a quiet window starts the count again.
             "failures": sa.case(
-                (signin_failures.c.last_failure_at < window_start, 1),
+                (signin_failures.c.last_failure_at < now - FAILURE_WINDOW, 1),
                 else_=signin_failures.c.failures + 1,
             ),
             "last_failure_at": now,
         },
     )
-    await conn.execute(statement)
+    counted = await conn.execute(statement.returning(signin_failures.c.failures))
+    return int(counted.scalar_one())
 
 
 routes = [

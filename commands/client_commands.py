@@ -240,10 +240,13 @@ async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Resp
     row = await commands_state(request).outcomes.wait(answer["command_id"], wait)
     if row is None:
         return JSONResponse({**answer, "status": "pending"}, status_code=202)
-    decided = {**answer, **outcome_body(row)}
     if row.status == "rejected":
+        # The call this command would have created does not exist: the body names only the
+        # call the rejection names (for `already_in_call`, the one the user is already in).
+        decided = {**{k: v for k, v in answer.items() if k != "call_id"}, **outcome_body(row)}
         decided.pop("events", None)
         return JSONResponse(decided, status_code=409)
+    decided = {**answer, **outcome_body(row)}
     return JSONResponse(decided, status_code=200)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from db.tables import idempotency_keys
 from web.errors import Problem
 
 MAX_KEY_LENGTH = 200
+# Printable characters only: a control character (NUL above all) cannot be stored as text.
+_KEY = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_KEY_LENGTH}}}")
 KEY_LIFETIME = timedelta(hours=24)
 OWNER_GRACE_SECONDS = 5.0
 
@@ -37,11 +40,11 @@ class Claim:
 def validate_key(raw: str | None) -> str | None:
     if raw is None:
         return None
-    if not raw or len(raw) > MAX_KEY_LENGTH:
+    if _KEY.fullmatch(raw) is None:
         raise Problem(
             422,
             "invalid_idempotency_key",
-            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} characters",
+            f"Idempotency-Key must be 1 to {MAX_KEY_LENGTH} printable characters",
         )
     return raw
 

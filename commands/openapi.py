@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from commands.accounts import Credentials, NewAccount
-from commands.teams import NewMember, NewTeam
 from schemas import bodies
+from schemas.bodies import Credentials, NewAccount, NewMember, NewTeam
 from web.openapi import Operation
 
 TEAM = "/v1/teams/{team_id}"

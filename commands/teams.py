@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from starlette.requests import Request
@@ -13,34 +11,30 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.memberships import role_in_team
-from commands.accounts import Email
 from commands.state import commands_state
 from db.tables import memberships, teams, users
-from web.auth import caller
+from schemas.bodies import NewMember, NewTeam
+from web.auth import caller, unauthorized
 from web.bodies import decode_body
 from web.errors import Problem
 from web.paths import path_uuid
-
-
-class NewTeam(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-
-
-class NewMember(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
 
 
 async def create_team(request: Request) -> Response:
     user_id = caller(request)
     body = await decode_body(request, NewTeam)
     team_id = str(uuid.uuid4())
-    async with commands_state(request).engine.begin() as conn:
-        await conn.execute(
-            sa.insert(teams).values(team_id=team_id, name=body.name, owner_id=user_id)
-        )
-        await conn.execute(
-            sa.insert(memberships).values(team_id=team_id, user_id=user_id, role="owner")
-        )
+    try:
+        async with commands_state(request).engine.begin() as conn:
+            await conn.execute(
+                sa.insert(teams).values(team_id=team_id, name=body.name, owner_id=user_id)
+            )
+            await conn.execute(
+                sa.insert(memberships).values(team_id=team_id, user_id=user_id, role="owner")
+            )
+    except sa.exc.IntegrityError as exc:
+        # The only reference is the owner: a validly signed token of a user who does not exist.
+        raise unauthorized("the token's user does not exist") from exc
     return JSONResponse({"team_id": team_id}, status_code=201)
 
 

@@ -78,13 +78,16 @@ call_directory = sa.Table(
     _created_at(),
 )
 
-# Written by the commands service's sign-in throttle (commands/accounts.py).
+# Written by the commands service's sign-in throttle (commands/accounts.py); per e-mail and
+# source address since revision 0004. `failures` counts attempts, taken before the check.
 signin_failures = sa.Table(
     "signin_failures",
     metadata,
-    sa.Column("email", sa.Text, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("email", "source", name="signin_failures_pkey"),
 )
 
 # Command outcomes (revision 0002).

@@ -3,7 +3,7 @@
     chorus replay export [--from TIME] [--to TIME] [--team ID] [--format jsonl|csv|parquet]
                          [-o FILE]
     chorus replay state --at TIME [--team ID]
-    chorus replay verify [--team ID] [--file EXPORT.jsonl [--partial]]
+    chorus replay verify [--team ID] [--behind-bound SECONDS] [--file EXPORT.jsonl [--partial]]
 
 Read-only: the topic is read with assigned partitions and a throwaway group that never commits,
 and verify only SELECTs. Exit status: 0 fine, 1 verify found something wrong, 2 the command
@@ -101,6 +101,13 @@ def _add_verify(actions: Subparsers) -> None:
         action="store_true",
         help="the file starts mid-log (exported with --from): a team may start at any seq",
     )
+    verify.add_argument(
+        "--behind-bound",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="how long a live read model may stay behind its log before it fails (default 10)",
+    )
 
 
 def _add_team(action: argparse.ArgumentParser, help: str) -> None:
@@ -181,7 +188,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         database_url = settings.require_database()
         reader = _reader(settings)
         try:
-            report = verify_topic(reader, database_url, args.team)
+            report = verify_topic(reader, database_url, args.team, behind_bound=args.behind_bound)
         finally:
             reader.close()
     _print_report(report, compared=args.file is None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +35,25 @@ def read_live(url: str, team_id: str | None) -> dict[str, Snapshot]:
         ) from exc
     finally:
         engine.dispose()
+
+
+def read_positions(url: str, team_ids: Iterable[str]) -> dict[str, int]:
+    """team_id -> its live position (0 for a team without one), for the teams asked."""
+    wanted = list(team_ids)
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(sa.cast(rm_positions.c.team_id, sa.Text), rm_positions.c.seq).where(
+                    sa.cast(rm_positions.c.team_id, sa.Text).in_(wanted)
+                )
+            )
+            found = {str(team): int(seq) for team, seq in rows}
+    except OperationalError as exc:
+        raise ReplayError(f"the database at {_where(url)} is unreachable") from exc
+    finally:
+        engine.dispose()
+    return {team: found.get(team, 0) for team in wanted}
 
 
 def _read(conn: sa.Connection, team_id: str | None) -> dict[str, Snapshot]:

@@ -3,22 +3,29 @@
 The chain is checked on each record exactly as it is stored (the hash covers the record as
 written, whatever version it has; upcasting is for reading `data`, never for hashing). The
 read models are rebuilt with the projection the live projector runs and compared, per team, at
-the position the live tables are at: a projector that is merely behind is noted, not failed.
+the position the live tables are at. A team whose live read model is behind its log is waited
+for, up to a bound (`behind_bound`, 10 s by default): one still behind then fails the check,
+named with both positions, since a projector stuck on a team looks just like that.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from replay.bounds import Bounds, ReplayError
 from replay.diff import EMPTY, Difference, Snapshot, diff_team, snapshot
-from replay.live import read_live
+from replay.live import read_live, read_positions
 from replay.progress import progress
 from replay.reading import LogReader, Record, team_partition
 from schemas.envelope import ChainProblem, ChainVerifier, record_from_bytes
 from streams.projection import TeamView, project, record_key
+from streams.readmodels.store import storable
+
+#: How long a live read model may stay behind its log before `verify` fails (seconds).
+BEHIND_BOUND_SECONDS = 10.0
 
 
 @dataclass
@@ -30,6 +37,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)  # chain and seq, naming the event
     differences: list[Difference] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth knowing, not a failure
+    behind: dict[str, tuple[int, int]] = field(default_factory=dict)  # team -> (live, log seq)
 
     @property
     def ok(self) -> bool:
@@ -132,8 +140,11 @@ class LiveCheck:
                 self.report.notes.append(
                     f"team {team_id}: no live read model (log at seq {last}); not compared"
                 )
+                if storable(team_id):  # a team the projector keeps: it has not started it
+                    self.report.behind[team_id] = (0, last)
                 continue
             if live.seq < last:
+                self.report.behind[team_id] = (live.seq, last)
                 self.report.notes.append(
                     f"team {team_id}: live read model at seq {live.seq}, log at seq {last} "
                     f"(the projector is behind); compared at seq {live.seq}"
@@ -142,8 +153,48 @@ class LiveCheck:
         return self.report
 
 
-def verify_topic(reader: LogReader, database_url: str, team_id: str | None) -> VerifyReport:
-    """Verify the topic's chains and compare its read models with the live ones."""
+def verify_topic(
+    reader: LogReader,
+    database_url: str,
+    team_id: str | None,
+    *,
+    behind_bound: float = BEHIND_BOUND_SECONDS,
+) -> VerifyReport:
+    """Verify the topic's chains and compare its read models with the live ones.
+
+    A team whose live read model is behind the log is waited for, up to `behind_bound`
+    seconds, then compared again; one still short of the log seq first seen is a problem.
+    """
+    report = _verify_once(reader, database_url, team_id)
+    if not report.behind:
+        return report
+    awaited = report.behind
+    lagging = _still_behind(database_url, awaited, behind_bound)
+    if len(lagging) < len(awaited):
+        report = _verify_once(reader, database_url, team_id)
+    for team, (live_seq, log_seq) in sorted(lagging.items()):
+        report.problems.append(
+            f"team {team}: live read model at seq {live_seq}, log at seq {log_seq}: the "
+            f"projector stayed behind for more than {behind_bound:g} s"
+        )
+    return report
+
+
+def _still_behind(
+    database_url: str, behind: dict[str, tuple[int, int]], bound: float
+) -> dict[str, tuple[int, int]]:
+    """The teams whose live position has not reached their log seq within `bound` seconds."""
+    deadline = time.monotonic() + bound
+    waiting = {team: log_seq for team, (_, log_seq) in behind.items()}
+    while True:
+        positions = read_positions(database_url, waiting)
+        waiting = {team: seq for team, seq in waiting.items() if positions[team] < seq}
+        if not waiting or time.monotonic() >= deadline:
+            return {team: (positions[team], seq) for team, seq in waiting.items()}
+        time.sleep(0.2)
+
+
+def _verify_once(reader: LogReader, database_url: str, team_id: str | None) -> VerifyReport:
     # The database first: the log, read afterwards, then holds everything the tables reflect.
     live = read_live(database_url, team_id)
     partitions = reader.partitions()

@@ -2,7 +2,8 @@
 
 `decode_body(SetPresenceBody, raw)` tells malformed JSON (answer 400) from JSON that breaks
 the schema (answer 422, with a message naming the field, e.g. "Object contains unknown field
-`colour`" or "Expected `str` of length <= 200 - at `$.device_id`").
+`colour`" or "Expected `str` of length <= 200 - at `$.device_id`"). Text fields take
+printable text only (`schemas.fields`): a NUL or another control character is a 422 too.
 """
 
 from __future__ import annotations
@@ -11,28 +12,66 @@ from typing import TypeVar
 
 import msgspec
 
-from schemas.fields import DeviceId, Invitees, PresenceStatus, Region, Topic
+from schemas.fields import (
+    DeviceIdText,
+    DisplayName,
+    Email,
+    InviteesText,
+    OfferedPassword,
+    Password,
+    PresenceStatus,
+    Region,
+    TeamName,
+    TopicText,
+)
+
+
+class NewAccount(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/accounts`."""
+
+    email: Email
+    password: Password
+    display_name: DisplayName
+
+
+class Credentials(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/sessions`."""
+
+    email: Email
+    password: OfferedPassword
+
+
+class NewTeam(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/teams`."""
+
+    name: TeamName
+
+
+class NewMember(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/teams/{team_id}/members`."""
+
+    email: Email
 
 
 class SetPresenceBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`POST /v1/teams/{team_id}/presence`."""
 
     status: PresenceStatus
-    device_id: DeviceId
+    device_id: DeviceIdText
     region: Region | None = None  # where the client is: the media tier places its calls there
 
 
 class HeartbeatBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`POST /v1/teams/{team_id}/presence/heartbeat`."""
 
-    device_id: DeviceId
+    device_id: DeviceIdText
 
 
 class StartCallBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """`POST /v1/teams/{team_id}/calls`."""
 
-    invitees: Invitees
-    topic: Topic | None = None
+    invitees: InviteesText
+    topic: TopicText | None = None
 
 
 class JoinBody(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

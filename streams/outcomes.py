@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,9 +12,11 @@ from sqlalchemy.dialects import postgresql
 from config.faults import NO_FAULTS, FaultInjected, Faults
 from db.engines import OUTCOMES_CHANNEL
 from db.tables import command_outcomes
+from schemas.text import storable
 from streams.ports import OutcomesUnavailable
 
 CHANNEL = OUTCOMES_CHANNEL
+log = logging.getLogger(__name__)
 #: Fault point (config/faults.py): a `fail` here is the database failing to record outcomes.
 BEFORE_OUTCOMES_RECORDED = "outcomes.before_record"
 
@@ -40,12 +43,14 @@ def outcome_row(
     return {
         "command_id": first["causation_id"],
         "team_id": first["team_id"],
-        "actor": first["actor"],
+        "actor": storable(first["actor"]),
         "status": "rejected" if rejected else "accepted",
-        "reason": rejected["data"].get("reason") if rejected else None,
+        "reason": storable(rejected["data"].get("reason")) if rejected else None,
         "position": str(records[-1]["seq"]),
         "command_position": command_position,
-        "events": records,
+        # A command's events as stored text: a NUL they carry would make PostgreSQL refuse
+        # the row, and with it every later decision of the partition.
+        "events": storable(records),
     }
 
 
@@ -93,6 +98,14 @@ class PostgresOutcomeRecorder:
             record_outcomes(self._engine, rows)
         except (FaultInjected, sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
             raise OutcomesUnavailable(str(exc).splitlines()[0]) from exc
+        except sa.exc.DataError:
+            # A row the table refuses (a command id that is no UUID, written to the commands
+            # topic by another producer) is logged and left out; the others are recorded.
+            for row in rows:
+                try:
+                    record_outcomes(self._engine, [row])
+                except sa.exc.DataError as exc:
+                    log.error("outcome of command %r not recorded: %s", row["command_id"], exc)
         except sa.exc.DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise

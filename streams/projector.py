@@ -4,6 +4,7 @@ Per event record, in the order of its partition:
 1. project it onto the team's view, kept in memory (loaded from PostgreSQL on first use);
 2. if the position moved, write the rows it changed, its change and the new position in one
    transaction, guarded by the stored position (`projection_store.save`);
+   (an event whose changes the tables refuse is quarantined: only the position moves);
 3. let Faust commit the offset, which it does only after the agent took the next record, so
    always after the write committed.
 A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
@@ -21,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
+from msgspec.structs import replace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -55,12 +57,19 @@ class Projector:
             view = await self._reload(partition, team_id)
         while seq > view.seq:
             after, changes = project(view, record)
+            outcome = "applied"
             written = await self._write(view, after, changes)
             if written is None:
-                return "failed"
+                # The tables refuse what the event changes: set it aside (`chorus replay
+                # verify` shows the team's difference) and move the position, so the team's
+                # next events still project.
+                after, outcome = replace(view, seq=seq), "quarantined"
+                written = await self._write(view, after, [])
+                if written is None:
+                    return "failed"
             if written:
                 self._views.setdefault(partition, {})[team_id] = without_settled_calls(after)
-                return "applied"
+                return outcome
             view = await self._reload(partition, team_id)  # stored elsewhere, or stale
         return "skipped"
 

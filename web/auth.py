@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from starlette.requests import Request
 
 from auth.tokens import InvalidToken, bearer_token
@@ -14,8 +16,15 @@ def caller(request: Request) -> str:
     tokens = state_of(request, ServiceState).tokens
     try:
         identity = tokens.identity(bearer_token(request.headers.get("authorization")))
+        # Every account's id is a UUID: a signed token naming anything else names nobody.
+        user_id = str(uuid.UUID(identity.user_id))
     except InvalidToken as exc:
-        raise Problem(
-            401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}
-        ) from exc
-    return identity.user_id
+        raise unauthorized(str(exc)) from exc
+    except ValueError as exc:
+        raise unauthorized("the token names no user") from exc
+    return user_id
+
+
+def unauthorized(message: str) -> Problem:
+    """The contract's 401, asking for a bearer token."""
+    return Problem(401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})

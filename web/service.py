@@ -26,6 +26,7 @@ from config.settings import Settings
 from db.engines import database_reachable, make_async_engine
 from web.errors import EXCEPTION_HANDLERS
 from web.health import ReadinessCheck, health_routes
+from web.limits import HeaderLimits
 from web.metrics import RequestMetrics
 
 
@@ -121,7 +122,10 @@ def build_service(
             *health_routes(name, {key: bound(check) for key, check in checks.items()}, registry),
             *routes,
         ],
-        middleware=[Middleware(RequestMetrics, registry=registry, service=name)],
+        middleware=[
+            Middleware(HeaderLimits),
+            Middleware(RequestMetrics, registry=registry, service=name),
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
     )

@@ -2,7 +2,8 @@
 
 Total, like the deciders' `evolve`: any record with a team and a `seq` advances the position,
 whether or not this code knows its type (a newer type, a newer version, data that breaks its
-schema only advance `seq`); an event naming a call the view does not have changes nothing. A
+schema only advance `seq`); an event naming a call the view does not have changes nothing;
+text PostgreSQL cannot store (NUL) is projected as U+FFFD (`schemas.text`). A
 record at or below the view's `seq` was applied already (a copy written twice after a crash)
 and is skipped, so applying a log twice gives what applying it once gives.
 """
@@ -27,6 +28,7 @@ from schemas.events import (
     SpeakingChanged,
 )
 from schemas.mapper import MAPPER, MapperError
+from schemas.text import storable
 from streams.projection import calls
 from streams.projection.view import Change, TeamView
 
@@ -61,7 +63,9 @@ def project(view: TeamView, record: Mapping[str, Any]) -> tuple[TeamView, list[C
         return view, []
     advanced = replace(view, seq=seq)
     try:
-        recorded = MAPPER.decode_event(record)
+        # Text the tables cannot hold (a NUL written before the edge refused it) is replaced
+        # here, so the projector, a rebuild and replay all fold the same storable views.
+        recorded = MAPPER.decode_event(storable(record))
     except MapperError:  # unknown type, newer version, broken data: the position still moves
         return advanced, []
     return _apply(advanced, recorded.data, recorded.occurred_at)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -10,7 +11,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from auth.tokens import Identity, encode_token
+from auth.tokens import Identity, encode_token, new_identity
+from commands.accounts import BLOCK_AFTER_FAILURES
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
@@ -152,3 +154,93 @@ def test_sign_in_failures_are_slowed_then_refused(stack: ChorusStack) -> None:
     assert codes[:10] == [401] * 10
     assert codes[10] == 429
     assert "Retry-After" in answer.headers
+
+
+def test_parallel_wrong_passwords_check_at_most_the_allowed_number(stack: ChorusStack) -> None:
+    commands = stack.start("commands")
+    alice: Client = stack.client(commands).sign_up("alice")
+    # The services trust X-Forwarded-For from a local proxy, as from 127.0.0.1 here.
+    stranger = {"X-Forwarded-For": "203.0.113.7"}
+
+    async def attempt(password: str, headers: dict[str, str]) -> int:
+        async with httpx.AsyncClient(base_url=commands, timeout=60) as client:
+            answer = await client.post(
+                "/v1/sessions", json={"email": alice.email, "password": password}, headers=headers
+            )
+            return answer.status_code
+
+    async def storm() -> list[int]:
+        wrong = (attempt("wrong password", stranger) for _ in range(100))
+        return list(await asyncio.gather(*wrong))
+
+    codes = asyncio.run(storm())
+
+    # Each 401 is a password checked; the count is taken before the check, so no more pass.
+    assert codes.count(401) == BLOCK_AFTER_FAILURES, codes
+    assert codes.count(429) == 100 - BLOCK_AFTER_FAILURES
+    # The stranger's address is throttled, even with the right password...
+    assert asyncio.run(attempt("correct horse battery", stranger)) == 429
+    # ...but the owner, signing in from elsewhere, is not locked out.
+    owner = {"X-Forwarded-For": "198.51.100.1"}
+    assert asyncio.run(attempt("correct horse battery", owner)) == 201
+
+
+def test_text_the_tables_cannot_hold_is_a_422_naming_the_field(stack: ChorusStack) -> None:
+    commands = stack.start("commands")
+    alice: Client = stack.client(commands).sign_up("alice")
+    team_id = alice.new_team()
+    account = {"email": "b@example.com", "password": "long enough", "display_name": "B"}
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("accounts", "/v1/accounts", {**account, "email": "b\u0000@example.com"}, "email"),
+        ("accounts", "/v1/accounts", {**account, "display_name": "B\u0000"}, "display_name"),
+        ("accounts", "/v1/accounts", {**account, "display_name": "B\u0007"}, "display_name"),
+        ("accounts", "/v1/accounts", {**account, "password": "long\u0000enough"}, "password"),
+        ("sessions", "/v1/sessions", {"email": "a\u0000@example.com", "password": "x"}, "email"),
+        ("teams", "/v1/teams", {"name": "T\u0000"}, "name"),
+        ("teams", "/v1/teams", {"name": "T\u009b"}, "name"),
+        ("calls", f"/v1/teams/{team_id}/calls", {"invitees": [], "topic": "a\u0000"}, "topic"),
+        ("calls", f"/v1/teams/{team_id}/calls", {"invitees": ["\u0000"]}, "invitees"),
+        ("calls", f"/v1/teams/{team_id}/calls", {"invitees": [], "topic": "x" * 201}, "topic"),
+        ("presence", f"/v1/teams/{team_id}/presence", {"status": "busy", "device_id": "\u0000"},
+         "device_id"),
+        ("heartbeat", f"/v1/teams/{team_id}/presence/heartbeat", {"device_id": "d\n"},
+         "device_id"),
+        ("members", f"/v1/teams/{team_id}/members", {"email": "\u0000@x.io"}, "email"),
+    ]  # fmt: skip
+    for kind, path, body, field in cases:
+        answer = alice.http.post(path, json=body, headers=alice.headers())
+        assert answer.status_code == 422, (kind, body, answer.text)
+        assert f"$.{field}" in answer.json()["error"]["message"], (kind, answer.text)
+    # A lone surrogate cannot be UTF-8: the JSON holding one is malformed (400).
+    raw = b'{"invitees": [], "topic": "\\ud800"}'
+    answer = alice.http.post(
+        f"/v1/teams/{team_id}/calls",
+        content=raw,
+        headers=alice.headers(**{"content-type": "application/json"}),
+    )
+    assert answer.status_code == 400, answer.text
+    # An Idempotency-Key with a control character is refused (by the HTTP parser, or by the
+    # service for those the parser lets through) before anything is claimed.
+    for key in ("k\u0001", "k\u007f"):
+        answer = alice.post(
+            f"/v1/teams/{team_id}/calls", {"invitees": []}, **{"Idempotency-Key": key}
+        )
+        assert answer.status_code in (400, 422), (key, answer.text)
+
+    assert read_topic(stack.kafka, stack.topics.commands) == []
+    members = alice.get(f"/v1/teams/{team_id}/members").json()["members"]
+    assert [m["display_name"] for m in members] == ["alice"]
+
+
+def test_a_signed_token_of_a_user_who_does_not_exist_is_a_401(stack: ChorusStack) -> None:
+    commands = stack.start("commands")
+    for subject in (str(uuid.uuid4()), "not-a-uuid", "\u0000"):
+        token = encode_token(stack.secret, new_identity(subject, 600))
+        answer = httpx.post(
+            f"{commands}/v1/teams",
+            json={"name": "T"},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=10,
+        )
+        assert answer.status_code == 401, (subject, answer.text)
+        assert answer.json()["error"]["code"] == "unauthorized"

@@ -83,8 +83,14 @@ def test_the_double_click_gives_one_call_and_names_it_to_the_loser(stack: Chorus
     assert sorted([first.status_code, second.status_code]) == [200, 409]
     winner, loser = (first, second) if first.status_code == 200 else (second, first)
     assert loser.json()["reason"] == "already_in_call"
+    # The 409 names the call that exists (the winner's), never the rejected command's own.
+    assert loser.json()["call_id"] == winner.json()["call_id"]
     rejection = alice.get(f"/v1/commands/{loser.json()['command_id']}").json()
     assert rejection["events"][0]["data"]["call_id"] == winner.json()["call_id"]
+    assert rejection["call_id"] == winner.json()["call_id"]
+    # ...so a client that follows it finds the call (joining it: already a participant).
+    joined = alice.post(f"/v1/calls/{loser.json()['call_id']}/join", {}, Prefer="wait=10")
+    assert (joined.status_code, joined.json()["reason"]) == (409, "already_joined")
 
 
 def test_fifty_concurrent_starts_on_two_copies_make_exactly_one_call(stack: ChorusStack) -> None:

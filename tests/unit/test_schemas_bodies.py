@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+import orjson
 import pytest
 
 from schemas.bodies import (
+    Credentials,
     EndBody,
     HeartbeatBody,
     InvalidBody,
@@ -12,6 +17,9 @@ from schemas.bodies import (
     LeaveBody,
     MalformedBody,
     MuteBody,
+    NewAccount,
+    NewMember,
+    NewTeam,
     SetPresenceBody,
     StartCallBody,
     decode_body,
@@ -59,3 +67,33 @@ def test_bodies_breaking_the_schema_name_the_field(body_type: type, raw: bytes, 
 def test_malformed_json_is_told_apart(raw: bytes) -> None:
     with pytest.raises(MalformedBody):
         decode_body(HeartbeatBody, raw)
+
+
+@pytest.mark.parametrize(
+    ("body_type", "raw", "field"),
+    [
+        (StartCallBody, b'{"invitees":[],"topic":"a\\u0000b"}', "topic"),
+        (StartCallBody, b'{"invitees":[],"topic":"standup\\n"}', "topic"),
+        (StartCallBody, b'{"invitees":["u\\u0085"]}', "invitees[0]"),
+        (HeartbeatBody, b'{"device_id":"\\u001b[31m"}', "device_id"),
+        (NewAccount, b'{"email":"a@b.io\\n","password":"long enough","display_name":"A"}', "email"),
+        (NewAccount, b'{"email":"a@b.io","password":"long\\u0000enough","display_name":"A"}',
+         "password"),
+        (NewAccount, b'{"email":"a@b.io","password":"long enough","display_name":"\\u007f"}',
+         "display_name"),
+        (Credentials, b'{"email":"a\\u0000@b.io","password":"x"}', "email"),
+        (NewTeam, b'{"name":"\\t"}', "name"),
+        (NewMember, b'{"email":"a@b\\u0000.io"}', "email"),
+    ],
+)  # fmt: skip
+def test_control_characters_in_text_are_refused_naming_the_field(
+    body_type: type[Any], raw: bytes, field: str
+) -> None:
+    with pytest.raises(InvalidBody, match=re.escape(f"at `$.{field}`")):
+        decode_body(body_type, raw)
+
+
+def test_printable_text_of_any_script_is_accepted() -> None:
+    topic = "Réunion — 会議 ✓ \U0001f3a7 \u2028"
+    assert decode_body(StartCallBody, orjson.dumps({"invitees": [], "topic": topic})).topic == topic
+    assert decode_body(NewTeam, '{"name":"Équipe"}'.encode()).name == "Équipe"
