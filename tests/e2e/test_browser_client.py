@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -50,7 +49,6 @@ def _participant(page: Page, user_id: str | None) -> Locator:
 
 
 def test_two_people_talk_in_the_browser(stack: ChorusStack, tmp_path: Path) -> None:
-    began = time.monotonic()
     commands, queries, web = _start_stack(stack)
     api = stack.client(queries)
     ann, bob = Client(commands).sign_up("Ann"), Client(commands).sign_up("Bob")
@@ -132,7 +130,6 @@ def test_two_people_talk_in_the_browser(stack: ChorusStack, tmp_path: Path) -> N
     p95 = statistics.quantiles(times, n=20)[-1]
     print(f"click-to-audio over {len(times)} calls: p50 {p50:.0f} ms, p95 {p95:.0f} ms")
     assert p50 < 2000, times  # the goal is 300 ms; this bound only catches a broken path
-    assert time.monotonic() - began < 150
 
 
 def _network_drop(a: Page, b: Page, ann_id: str | None) -> None:
