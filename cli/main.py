@@ -21,6 +21,8 @@ def _serve(service: str) -> Handler:
             from commands.app import create_app
         elif service == "queries":
             from queries.app import create_app
+        elif service == "web":
+            from client.app import create_app
         else:
             from media.app import create_app
         host = args.host or settings.host
@@ -108,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="start Kafka, PostgreSQL and every service on this machine",
         description="Start (or reuse, with CHORUS_KAFKA / CHORUS_DATABASE_URL) a Kafka broker "
         "and a PostgreSQL cluster under CHORUS_DATA_DIR, create the topics, apply migrations, "
-        "then run the worker and the commands, queries and media services. Ctrl-C stops all.",
+        "then run the worker, the commands, queries and media services and the browser client's "
+        "page (`chorus web`). Ctrl-C stops all.",
     )
     up.set_defaults(handler=_up)
 
@@ -130,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("commands", "the commands service (accounts, teams, client commands)"),
         ("queries", "the queries service (read models, live queries over SSE)"),
         ("media", "the media service (WebRTC signalling, audio mixing)"),
+        ("web", "the browser client (its page, and the same-origin entry point to the APIs)"),
     ):
         service = sub.add_parser(name, help=f"run {what}", description=f"Run {what}.")
         _add_listen_args(service, _port_help(name))

@@ -15,7 +15,7 @@ from schemas.topics import Topics
 DEFAULT_PARTITIONS = 12
 STACK_FILE = "stack.json"
 #: Where each process listens unless CHORUS_<NAME>_PORT says otherwise.
-DEFAULT_PORTS = {"commands": 8000, "queries": 8001, "media": 8002, "worker": 8003}
+DEFAULT_PORTS = {"commands": 8000, "queries": 8001, "media": 8002, "worker": 8003, "web": 8004}
 #: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
 MAX_SSE_KEEPALIVE_SECONDS = 15.0
 MEDIA_NODE_NAMESPACE = uuid.UUID("0d8f5a8e-3c1b-4f57-9d0e-6a2b7c4e1f90")
@@ -44,6 +44,7 @@ class Settings:
     queries_port: int = DEFAULT_PORTS["queries"]
     media_port: int = DEFAULT_PORTS["media"]
     worker_port: int = DEFAULT_PORTS["worker"]
+    web_port: int = DEFAULT_PORTS["web"]  # the browser client's page and its same-origin entry
     kafka_bootstrap: str | None = None
     # True when CHORUS_KAFKA named the cluster, False when a stack file did (or nothing did):
     # `chorus up` starts its own broker unless told otherwise, whatever an old stack file says.
@@ -83,6 +84,7 @@ class Settings:
             queries_port=_int(e, "CHORUS_QUERIES_PORT", DEFAULT_PORTS["queries"]),
             media_port=_int(e, "CHORUS_MEDIA_PORT", DEFAULT_PORTS["media"]),
             worker_port=_int(e, "CHORUS_WORKER_PORT", DEFAULT_PORTS["worker"]),
+            web_port=_int(e, "CHORUS_WEB_PORT", DEFAULT_PORTS["web"]),
             kafka_bootstrap=e.get("CHORUS_KAFKA") or stack.get("kafka"),
             kafka_explicit=bool(e.get("CHORUS_KAFKA")),
             kafka_port=_opt_int(e, "CHORUS_KAFKA_PORT"),
@@ -125,6 +127,7 @@ class Settings:
             "CHORUS_QUERIES_PORT": str(self.queries_port),
             "CHORUS_MEDIA_PORT": str(self.media_port),
             "CHORUS_WORKER_PORT": str(self.worker_port),
+            "CHORUS_WEB_PORT": str(self.web_port),
             "CHORUS_KAFKA": self.kafka_bootstrap,
             "CHORUS_KAFKA_PORT": _text(self.kafka_port),
             "CHORUS_DATABASE_URL": self.database_url,

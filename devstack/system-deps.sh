@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Chorus needs (Java and Maven for the Kafka broker, PostgreSQL,
-# Janus for bench/media.py's AudioBridge peer),
+# Janus for bench/media.py's AudioBridge peer, Chromium for the browser client's end-to-end test),
 # only those that are missing, so a second run does nothing.
 set -euo pipefail
 
@@ -11,6 +11,7 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   missing+=(postgresql)
 fi
 command -v janus >/dev/null 2>&1 || missing+=(janus)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "system-deps: installing ${missing[*]}"

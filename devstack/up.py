@@ -52,7 +52,7 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def run_up(settings: Settings) -> int:
-    """Start Kafka, PostgreSQL, topics, migrations, the worker and the three services."""
+    """Start Kafka, PostgreSQL, topics, migrations, the worker, the three services and the page."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExitStack() as stack:
@@ -90,6 +90,7 @@ def _run(settings: Settings, stack: ExitStack) -> int:
         ServiceSpec("commands", settings.commands_port),
         ServiceSpec("queries", settings.queries_port),
         ServiceSpec("media", settings.media_port),
+        ServiceSpec("web", settings.web_port),
     ]
     children = [_child(spec, settings, env) for spec in specs]
     for child in children:

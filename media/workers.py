@@ -53,7 +53,12 @@ def worker_plan(settings: Settings, workers: int, options: Sequence[str] = ()) -
             "(--workers 1)"
         )
     node_id = settings.media_node()
-    others = {settings.commands_port, settings.queries_port, settings.worker_port}
+    others = {
+        settings.commands_port,
+        settings.queries_port,
+        settings.worker_port,
+        settings.web_port,
+    }
     free = (port for port in itertools.count(settings.media_port) if port not in others)
     plan = []
     for k, port in zip(range(workers), free, strict=False):

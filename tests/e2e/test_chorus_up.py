@@ -25,7 +25,7 @@ from devstack.server import free_port
 from schemas.topics import Topics
 
 READY_TIMEOUT = 240.0
-SERVICES = ("worker", "commands", "queries", "media")
+SERVICES = ("worker", "commands", "queries", "media", "web")
 
 
 class Stack:
@@ -40,6 +40,7 @@ class Stack:
             "CHORUS_COMMANDS_PORT": str(ports["commands"]),
             "CHORUS_QUERIES_PORT": str(ports["queries"]),
             "CHORUS_MEDIA_PORT": str(ports["media"]),
+            "CHORUS_WEB_PORT": str(ports["web"]),
         }
         for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):
             env.pop(inherited, None)
