@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +47,7 @@ class Stack:
         for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):
             env.pop(inherited, None)
         self.lines: list[str] = []
+        self.closing: list[Callable[[], None]] = []  # clients of the stack, closed with it
         self.ready = threading.Event()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up"],
@@ -83,6 +84,8 @@ def running_stack(data_dir: Path, ports: dict[str, int]) -> Iterator[Stack]:
     try:
         yield stack
     finally:
+        for close in stack.closing:
+            close()
         if stack.process.poll() is None:
             stack.process.kill()
             stack.process.wait(30)
@@ -261,6 +264,7 @@ def test_chorus_up_restarts_a_killed_worker_and_a_killed_broker(tmp_path: Path) 
     with running_stack(data_dir, ports) as stack:
         stack.wait_ready()
         alice = Client(commands).sign_up("alice")
+        stack.closing.append(alice.http.close)
         team_id = alice.new_team()
         before = _decided_presence(alice, team_id)
 
@@ -286,6 +290,7 @@ def test_chorus_up_restarts_a_killed_worker_and_a_killed_broker(tmp_path: Path) 
         assert stack.stop() == 0
     assert "chorus: stopped" in stack.lines
     assert _processes_mentioning(str(data_dir)) == []
+    print("\n".join(line for line in stack.lines if "restart" in line))
 
 
 def _team_events(data_dir: Path) -> list[dict[str, Any]]:
