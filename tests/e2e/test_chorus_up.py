@@ -256,7 +256,12 @@ def _decided_presence(client: Client, team_id: str, timeout: float = 120.0) -> s
     raise AssertionError("no command was decided after the restarts")
 
 
-def test_chorus_up_restarts_a_killed_worker_and_a_killed_broker(tmp_path: Path) -> None:
+def _postmaster_pid(data_dir: Path) -> int:
+    pid_file = data_dir / "postgres" / "cluster" / "postmaster.pid"
+    return int(pid_file.read_text().split("\n", 1)[0])
+
+
+def test_chorus_up_restarts_a_killed_worker_broker_and_database(tmp_path: Path) -> None:
     data_dir = tmp_path / "stack"
     ports = {name: free_port() for name in SERVICES}
     commands = f"http://127.0.0.1:{ports['commands']}"
@@ -281,11 +286,17 @@ def test_chorus_up_restarts_a_killed_worker_and_a_killed_broker(tmp_path: Path) 
         _wait_status(f"{commands}/readyz", 200, timeout=60)
         after_kafka = _decided_presence(alice, team_id)
 
-        for command_id in (before, after_worker, after_kafka):
+        os.kill(_postmaster_pid(data_dir), signal.SIGKILL)
+        _wait_line(stack, "chorus: postgres is gone")
+        _wait_line(stack, "chorus: postgres restarted")
+        after_postgres = _decided_presence(alice, team_id)
+
+        decided = (before, after_worker, after_kafka, after_postgres)
+        for command_id in decided:
             assert alice.get(f"/v1/commands/{command_id}").json()["status"] == "accepted"
         events = [e for e in _team_events(data_dir) if e.get("team_id") == team_id]
         causes = {e["causation_id"] for e in events if e["type"] == "presence.changed"}
-        assert {before, after_worker, after_kafka} <= causes
+        assert set(decided) <= causes
         assert stack.process.poll() is None  # still running
         assert stack.stop() == 0
     assert "chorus: stopped" in stack.lines
