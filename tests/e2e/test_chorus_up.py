@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
 
@@ -178,8 +181,17 @@ def _marks_survived(data_dir: Path, mark: str) -> None:
     assert mark.encode() in seen
 
 
-def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "stack"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's: run as root, PostgreSQL runs as `postgres`, which must
+    traverse to it, and every pytest session starting on the machine closes pytest's folders
+    again (0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="chorus-test-up-"))
+    yield folder / "stack"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(data_dir: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
     mark = str(uuid.uuid4())
 
@@ -261,8 +273,7 @@ def _postmaster_pid(data_dir: Path) -> int:
     return int(pid_file.read_text().split("\n", 1)[0])
 
 
-def test_chorus_up_restarts_a_killed_worker_broker_and_database(tmp_path: Path) -> None:
-    data_dir = tmp_path / "stack"
+def test_chorus_up_restarts_a_killed_worker_broker_and_database(data_dir: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
     commands = f"http://127.0.0.1:{ports['commands']}"
 
