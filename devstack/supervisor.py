@@ -78,7 +78,6 @@ class Supervisor:
         self._say = say
         self._clock = clock
         self._records = {unit.name: _Record() for unit in self.units}
-        self.restarts = 0
 
     def run(self, interval: float = 0.5) -> int:
         """Supervise until the supervisor gives up (1); a signal ends it by its own exception."""
@@ -123,7 +122,6 @@ class Supervisor:
     def _restart(self, unit: Unit, record: _Record) -> None:
         record.due = None
         record.restarts.append(self._clock())
-        self.restarts += 1
         try:
             unit.restart()
         except (InfraError, OSError) as exc:
