@@ -17,7 +17,7 @@ from starlette.routing import Route
 from auth.memberships import role_in_team
 from commands import idempotency
 from commands.outcomes import load_outcome, outcome_body
-from commands.publisher import KafkaUnavailable
+from commands.publisher import AppendOutcomeUnknown, KafkaUnavailable
 from commands.state import commands_state
 from db.tables import call_directory, memberships
 from schemas import bodies
@@ -168,7 +168,10 @@ async def submit(request: Request, submission: Submission) -> Response:
     wait = _requested_wait(request)
     command_id = str(uuid.uuid4())
     if key is None:
-        answer = await _append(request, submission, command_id)
+        try:
+            answer = await _append(request, submission, command_id)
+        except _OutcomeUnknown as unknown:
+            return _outcome_unknown(unknown.answer)
         return await _answer(request, answer, wait)
     fingerprint = idempotency.request_fingerprint(
         request.method, request.url.path, await read_limited(request)
@@ -180,9 +183,12 @@ async def submit(request: Request, submission: Submission) -> Response:
     if claim.answer is not None:
         return await _answer(request, claim.answer, wait)
     try:
-        answer = await _append(request, submission, claim.command_id)
+        answer = await _append_claimed(request, submission, claim)
+    except _OutcomeUnknown as unknown:
+        await idempotency.remember_unknown(engine, submission.user_id, key, claim.command_id)
+        return _outcome_unknown(unknown.answer)
     except Problem:
-        if claim.owner:
+        if claim.owner and not claim.resend:
             await idempotency.release(engine, submission.user_id, key, claim.command_id)
         raise
     if claim.owner:
@@ -190,14 +196,50 @@ async def submit(request: Request, submission: Submission) -> Response:
     return await _answer(request, answer, wait)
 
 
+class _OutcomeUnknown(Exception):
+    """The command was sent and not acknowledged: it may or may not be in the log."""
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__(answer["command_id"])
+        self.answer = answer
+
+
+def _outcome_unknown(answer: dict[str, Any]) -> Response:
+    command_id = answer["command_id"]
+    message = (
+        f"Kafka did not confirm command {command_id} in time: it may or may not have been "
+        "applied. Retrying with the same Idempotency-Key is safe (the same command, decided "
+        f"at most once); without one, look it up with GET /v1/commands/{command_id}"
+    )
+    body = {"error": {"code": "outcome_unknown", "message": message}, **answer}
+    return JSONResponse(body, status_code=503, headers={"Retry-After": "1"})
+
+
+async def _append_claimed(
+    request: Request, submission: Submission, claim: idempotency.Claim
+) -> dict[str, Any]:
+    """Append the claimed command; after an unknown outcome, only if it is not known yet."""
+    if claim.resend:
+        row = await load_outcome(commands_state(request).engine, claim.command_id)
+        if row is not None and row.command_position is not None:  # it was appended after all
+            return {**_ids(submission, claim.command_id), "position": row.command_position}
+    return await _append(request, submission, claim.command_id)
+
+
+def _ids(submission: Submission, command_id: str) -> dict[str, Any]:
+    """The ids a command's answer names: its own, and the call a start creates."""
+    if isinstance(submission.payload, StartCall):
+        return {"command_id": command_id, "call_id": call_id_for(command_id)}
+    return {"command_id": command_id}
+
+
 async def _append(request: Request, submission: Submission, command_id: str) -> dict[str, Any]:
     state = commands_state(request)
     payload = submission.payload
-    answer: dict[str, Any] = {"command_id": command_id}
+    answer = _ids(submission, command_id)
     if isinstance(payload, StartCall):
-        call_id = call_id_for(command_id)
+        call_id = answer["call_id"]
         payload = msgspec.structs.replace(payload, call_id=call_id)
-        answer["call_id"] = call_id
         async with state.engine.begin() as conn:
             await conn.execute(
                 insert(call_directory)
@@ -217,6 +259,8 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
         )
     except KafkaUnavailable as exc:
         raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
+    except AppendOutcomeUnknown as exc:
+        raise _OutcomeUnknown(answer) from exc
     answer["position"] = position
     state.pending.record(command_id, submission.team_id, submission.user_id, position)
     return answer

@@ -3,6 +3,8 @@
 The first request to insert the key owns it and fixes the command id (and so the call id).
 A request that finds the key taken waits for the owner's answer; if the owner died before
 answering, it appends the same command itself, which the decider decides only once.
+A command whose append had an unknown outcome keeps its key and id for good: a retry sends the
+same command again (deduplicated by the decider), never a new one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from web.errors import Problem
 MAX_KEY_LENGTH = 200
 # Printable characters only: a control character (NUL above all) cannot be stored as text.
 _KEY = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_KEY_LENGTH}}}")
+# Stored in place of an answer while an append's outcome is unknown.
+UNKNOWN_OUTCOME: dict[str, Any] = {"outcome": "unknown"}
 KEY_LIFETIME = timedelta(hours=24)
 OWNER_GRACE_SECONDS = 5.0
 
@@ -35,6 +39,8 @@ class Claim:
     command_id: str
     answer: dict[str, Any] | None
     owner: bool
+    # The command may already be in the log: send it again, and never give the key back.
+    resend: bool = False
 
 
 def validate_key(raw: str | None) -> str | None:
@@ -96,6 +102,8 @@ async def _existing(engine: AsyncEngine, user_id: str, key: str, fingerprint: st
                 "idempotency_key_reused",
                 "this Idempotency-Key was used for a different request",
             )
+        if row.response == UNKNOWN_OUTCOME:  # this retry takes over, with the same command
+            return Claim(command_id=str(row.command_id), answer=None, owner=True, resend=True)
         if row.response is not None or asyncio.get_running_loop().time() >= deadline:
             return Claim(command_id=str(row.command_id), answer=row.response, owner=False)
         await asyncio.sleep(0.02)
@@ -116,8 +124,24 @@ async def remember_answer(
         )
 
 
+async def remember_unknown(engine: AsyncEngine, user_id: str, key: str, command_id: str) -> None:
+    """Mark the key's command as perhaps appended, so a retry re-sends it rather than waiting."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(idempotency_keys)
+            .where(
+                idempotency_keys.c.user_id == user_id,
+                idempotency_keys.c.key == key,
+                idempotency_keys.c.command_id == command_id,
+                idempotency_keys.c.response.is_(None),
+            )
+            .values(response=UNKNOWN_OUTCOME)
+        )
+
+
 async def release(engine: AsyncEngine, user_id: str, key: str, command_id: str) -> None:
-    """Give the key back after the command could not be appended, so a retry may use it."""
+    """Give the key back after the command was certainly not appended, so a retry may use it
+    (never after an unknown outcome: the command may be in the log)."""
     async with engine.begin() as conn:
         await conn.execute(
             sa.delete(idempotency_keys).where(

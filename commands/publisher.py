@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.producer import AsyncProducer, NotAcknowledged
+from adapters.producer import OutcomeUnknown, Refused, TrackedProducer
 from schemas.positions import command_position
 
-# librdkafka gives up on a record after this long, so a request that waits a little longer
-# either sees the acknowledgement or knows the command was not appended.
-DELIVERY_TIMEOUT_MS = 4000
+# librdkafka gives up on a record after this long and the send tracker judges it within two
+# statistics reports (0.2 s), so a request that waits longer hears the verdict, with room to
+# spare on a busy machine; one that hears none in time reports an unknown outcome.
+DELIVERY_TIMEOUT_MS = 3500
 ANSWER_WITHIN_SECONDS = 4.8
 
 
 class KafkaUnavailable(Exception):
-    """The broker did not acknowledge in time; the command was not appended."""
+    """The command was certainly not appended (never sent to the broker)."""
+
+
+class AppendOutcomeUnknown(Exception):
+    """The command may or may not have been appended: sent, and no acknowledgement in time."""
 
 
 class CommandPublisher:
@@ -22,7 +27,7 @@ class CommandPublisher:
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
-        self._producer = AsyncProducer(
+        self._producer = TrackedProducer(
             bootstrap,
             "command-producer",
             **{
@@ -37,10 +42,12 @@ class CommandPublisher:
             acked = await asyncio.wait_for(
                 self._producer.send(self.topic, team_id.encode(), value), ANSWER_WITHIN_SECONDS
             )
-        except NotAcknowledged as exc:
+        except Refused as exc:
             raise KafkaUnavailable(str(exc)) from exc
-        except TimeoutError as exc:
-            raise KafkaUnavailable("Kafka did not acknowledge the command in time") from exc
+        except OutcomeUnknown as exc:
+            raise AppendOutcomeUnknown(str(exc)) from exc
+        except TimeoutError as exc:  # the record stays queued and may still be delivered
+            raise AppendOutcomeUnknown("Kafka did not acknowledge the command in time") from exc
         return command_position(acked.partition, acked.offset)
 
     def close(self, timeout: float = 5.0) -> None:

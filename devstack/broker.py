@@ -154,6 +154,10 @@ class KafkaBroker(LocalServer):
         """True while the JVM this object started is alive."""
         return self._process is not None and self._process.poll() is None
 
+    def exit_code(self) -> int | None:
+        """The JVM's return code once it ended by itself; None while it runs or when stopped."""
+        return None if self._process is None else self._process.poll()
+
     @property
     def log_path(self) -> Path:
         """The broker's stdout and stderr, appended over restarts."""

@@ -109,6 +109,11 @@ class LocalPostgres(LocalServer):
         return self._port
 
     @property
+    def running(self) -> bool:
+        """True while the server this object started runs."""
+        return self._started and self._live_postmaster() is not None
+
+    @property
     def url(self) -> str:
         """The SQLAlchemy URL of the `chorus` database as superuser `chorus`."""
         if self._port is None:

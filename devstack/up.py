@@ -1,4 +1,8 @@
-"""`chorus up`: the whole stack on one machine, stopped cleanly by Ctrl-C or SIGTERM."""
+"""`chorus up`: the whole stack on one machine, kept running, stopped cleanly by Ctrl-C or SIGTERM.
+
+A service, or the broker or database it started, that dies is restarted (devstack/supervisor.py);
+one that keeps dying stops the stack with the end of its log.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from db.engines import migrate
 from devstack.broker import KafkaBroker
 from devstack.database import LocalPostgres
 from devstack.processes import Child, chorus_argv, wait_healthy
+from devstack.supervisor import BrokerUnit, DatabaseUnit, ServiceUnit, Supervisor, Unit
 
 HEALTH_TIMEOUT_SECONDS = 120.0
 
@@ -69,22 +74,54 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = settings.secret or load_or_create_secret(data_dir)
-    # A stack file left by an earlier run names servers that are gone: only explicit ones count.
-    bootstrap = settings.kafka_bootstrap if settings.kafka_explicit else None
-    bootstrap = bootstrap or _start_kafka(settings, stack)
-    database_url = settings.database_url if settings.database_explicit else None
-    database_url = database_url or _start_postgres(settings, stack)
-    write_stack_file(data_dir, {"kafka": bootstrap, "database_url": database_url})
+    servers = _servers(settings, stack)
+    write_stack_file(data_dir, {"kafka": servers.bootstrap, "database_url": servers.database_url})
     os.chmod(data_dir / "stack.json", 0o600)
     stack.callback(lambda: (data_dir / "stack.json").unlink(missing_ok=True))
 
-    ensure_topics(bootstrap, settings.topics, settings.partitions)
-    migrate(database_url)
+    ensure_topics(servers.bootstrap, settings.topics, settings.partitions)
+    migrate(servers.database_url)
     print(f"chorus: topics and database ready ({settings.partitions} partitions)", flush=True)
 
     env = settings.with_(
-        kafka_bootstrap=bootstrap, database_url=database_url, secret=secret
+        kafka_bootstrap=servers.bootstrap, database_url=servers.database_url, secret=secret
     ).child_environment()
+    children = _start_children(settings, env, stack)
+    if not _all_healthy(children):
+        return 1
+    print("chorus: ready", flush=True)
+    return Supervisor([*servers.units, *(ServiceUnit(child) for child in children)]).run()
+
+
+@dataclass
+class Servers:
+    """The broker and database the stack uses, and those of them `chorus up` started."""
+
+    bootstrap: str
+    database_url: str
+    units: list[Unit]
+
+
+def _servers(settings: Settings, stack: ExitStack) -> Servers:
+    """The explicitly named servers, or local ones started here (which are then supervised).
+
+    A stack file left by an earlier run names servers that are gone: only explicit ones count.
+    """
+    units: list[Unit] = []
+    bootstrap = settings.kafka_bootstrap if settings.kafka_explicit else None
+    if not bootstrap:
+        broker = _start_kafka(settings, stack)
+        bootstrap = broker.bootstrap
+        units.append(BrokerUnit(broker, bootstrap))
+    database_url = settings.database_url if settings.database_explicit else None
+    if not database_url:
+        database = _start_postgres(settings, stack)
+        database_url = database.url
+        units.append(DatabaseUnit(database, database_url))
+    return Servers(bootstrap, database_url, units)
+
+
+def _start_children(settings: Settings, env: dict[str, str], stack: ExitStack) -> list[Child]:
     specs = [
         ServiceSpec("worker", settings.worker_port),
         ServiceSpec("commands", settings.commands_port),
@@ -96,7 +133,10 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     for child in children:
         child.start()
         stack.callback(child.stop)
+    return children
 
+
+def _all_healthy(children: list[Child]) -> bool:
     def announce(child: Child) -> None:
         print(f"{child.name}: {child.health_url.removesuffix('/healthz')}", flush=True)
 
@@ -105,21 +145,7 @@ def _run(settings: Settings, stack: ExitStack) -> int:
         child = failed[0]
         print(f"chorus: {child.name} did not start; the end of {child.log_path}:", flush=True)
         print(child.log_tail(), flush=True)
-        return 1
-    print("chorus: ready", flush=True)
-    return _supervise(children)
-
-
-def _supervise(children: list[Child]) -> int:
-    """Wait for a signal; a service that dies takes the stack down with a clear message."""
-    while True:
-        for child in children:
-            code = child.exit_code()
-            if code is not None:
-                print(f"chorus: {child.name} exited with {code}; stopping. Its log:", flush=True)
-                print(child.log_tail(), flush=True)
-                return 1
-        time.sleep(0.5)
+    return not failed
 
 
 def _child(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Child:
@@ -133,19 +159,19 @@ def _child(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Child:
     )
 
 
-def _start_kafka(settings: Settings, stack: ExitStack) -> str:
+def _start_kafka(settings: Settings, stack: ExitStack) -> KafkaBroker:
     broker = KafkaBroker(settings.data_dir / "kafka", port=settings.kafka_port)
     print("chorus: starting Kafka (the first start fetches its jars once)", flush=True)
     started = time.monotonic()
     stack.callback(broker.stop)
     bootstrap = broker.start()
     print(f"kafka: {bootstrap} ({time.monotonic() - started:.1f} s)", flush=True)
-    return bootstrap
+    return broker
 
 
-def _start_postgres(settings: Settings, stack: ExitStack) -> str:
+def _start_postgres(settings: Settings, stack: ExitStack) -> LocalPostgres:
     database = LocalPostgres(settings.data_dir / "postgres", port=settings.database_port)
     stack.callback(database.stop)
-    url = database.start()
+    database.start()
     print(f"postgres: 127.0.0.1:{database.port}", flush=True)
-    return url
+    return database

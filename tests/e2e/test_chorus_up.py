@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
 
@@ -23,6 +27,8 @@ from db.engines import make_engine
 from db.tables import users
 from devstack.server import free_port
 from schemas.topics import Topics
+from tests.integration.conftest import read_topic
+from tests.stack import Client
 
 READY_TIMEOUT = 240.0
 SERVICES = ("worker", "commands", "queries", "media", "web")
@@ -45,6 +51,7 @@ class Stack:
         for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):
             env.pop(inherited, None)
         self.lines: list[str] = []
+        self.closing: list[Callable[[], None]] = []  # clients of the stack, closed with it
         self.ready = threading.Event()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "cli.main", "up"],
@@ -81,6 +88,8 @@ def running_stack(data_dir: Path, ports: dict[str, int]) -> Iterator[Stack]:
     try:
         yield stack
     finally:
+        for close in stack.closing:
+            close()
         if stack.process.poll() is None:
             stack.process.kill()
             stack.process.wait(30)
@@ -175,8 +184,17 @@ def _marks_survived(data_dir: Path, mark: str) -> None:
     assert mark.encode() in seen
 
 
-def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Path) -> None:
-    data_dir = tmp_path / "stack"
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """A data directory outside pytest's: run as root, PostgreSQL runs as `postgres`, which must
+    traverse to it, and every pytest session starting on the machine closes pytest's folders
+    again (0700)."""
+    folder = Path(tempfile.mkdtemp(prefix="chorus-test-up-"))
+    yield folder / "stack"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(data_dir: Path) -> None:
     ports = {name: free_port() for name in SERVICES}
     mark = str(uuid.uuid4())
 
@@ -211,3 +229,98 @@ def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(tmp_path: Pat
         assert second.stop() == 0
     assert _processes_mentioning(str(data_dir)) == []
     print(f"first start {first_ready:.1f} s, second start {second_ready:.1f} s")
+
+
+def _service_pid(data_dir: Path, service: str) -> int:
+    """The pid of this stack's `chorus <service>` process."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            environ = (entry / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if f"cli.main {service} " in cmdline and str(data_dir) in environ:
+            return int(entry.name)
+    raise AssertionError(f"no {service} process of this stack")
+
+
+def _wait_line(stack: Stack, text: str, timeout: float = 120.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [line for line in stack.lines if text in line]
+        if found:
+            return found[0]
+        assert stack.process.poll() is None, "\n".join(stack.lines)
+        time.sleep(0.1)
+    raise AssertionError(f"`chorus up` never said {text!r}:\n" + "\n".join(stack.lines))
+
+
+def _decided_presence(client: Client, team_id: str, timeout: float = 120.0) -> str:
+    """Set presence until a command is decided (Kafka may still be coming back); its id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = client.post(
+            f"/v1/teams/{team_id}/presence",
+            {"status": "busy", "device_id": "d"},
+            Prefer="wait=10",
+        )
+        assert answer.status_code in (200, 202, 503), answer.text  # never a 500
+        if answer.status_code == 200:
+            assert answer.json()["status"] == "accepted"
+            return str(answer.json()["command_id"])
+        time.sleep(0.5)
+    raise AssertionError("no command was decided after the restarts")
+
+
+def _postmaster_pid(data_dir: Path) -> int:
+    pid_file = data_dir / "postgres" / "cluster" / "postmaster.pid"
+    return int(pid_file.read_text().split("\n", 1)[0])
+
+
+def test_chorus_up_restarts_a_killed_worker_broker_and_database(data_dir: Path) -> None:
+    ports = {name: free_port() for name in SERVICES}
+    commands = f"http://127.0.0.1:{ports['commands']}"
+
+    with running_stack(data_dir, ports) as stack:
+        stack.wait_ready()
+        alice = Client(commands).sign_up("alice")
+        stack.closing.append(alice.http.close)
+        team_id = alice.new_team()
+        before = _decided_presence(alice, team_id)
+
+        os.kill(_service_pid(data_dir, "worker"), signal.SIGKILL)
+        _wait_line(stack, "chorus: worker was killed by SIGKILL; restarting it")
+        _wait_line(stack, "chorus: worker restarted")
+        after_worker = _decided_presence(alice, team_id)
+
+        os.kill(_kafka_pid(data_dir), signal.SIGKILL)
+        # The JVM needs seconds to come back: meanwhile the services say Kafka is down.
+        assert httpx.get(f"{commands}/readyz", timeout=5).status_code == 503
+        _wait_line(stack, "chorus: kafka was killed by SIGKILL; restarting it")
+        _wait_line(stack, "chorus: kafka restarted")
+        _wait_status(f"{commands}/readyz", 200, timeout=60)
+        after_kafka = _decided_presence(alice, team_id)
+
+        os.kill(_postmaster_pid(data_dir), signal.SIGKILL)
+        _wait_line(stack, "chorus: postgres is gone")
+        _wait_line(stack, "chorus: postgres restarted")
+        after_postgres = _decided_presence(alice, team_id)
+
+        decided = (before, after_worker, after_kafka, after_postgres)
+        for command_id in decided:
+            assert alice.get(f"/v1/commands/{command_id}").json()["status"] == "accepted"
+        events = [e for e in _team_events(data_dir) if e.get("team_id") == team_id]
+        causes = {e["causation_id"] for e in events if e["type"] == "presence.changed"}
+        assert set(decided) <= causes
+        assert stack.process.poll() is None  # still running
+        assert stack.stop() == 0
+    assert "chorus: stopped" in stack.lines
+    assert _processes_mentioning(str(data_dir)) == []
+    print("\n".join(line for line in stack.lines if "restart" in line))
+
+
+def _team_events(data_dir: Path) -> list[dict[str, Any]]:
+    stack = read_stack_file(data_dir)
+    return read_topic(stack["kafka"], Topics().events)
