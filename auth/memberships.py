@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.tables import memberships, teams
+from db.tables import call_directory, memberships, teams
 from web.errors import Problem
 
 
@@ -31,3 +31,15 @@ async def role_in_team(conn: AsyncConnection, team_id: str, user_id: str) -> str
     if row.role is None:
         raise Problem(403, "not_a_member", "you are not a member of this team")
     return str(row.role)
+
+
+async def team_of_call(conn: AsyncConnection, call_id: str) -> str:
+    """The team a call belongs to (from the call directory the commands service keeps), or 404."""
+    team_id = (
+        await conn.execute(
+            sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
+        )
+    ).scalar()
+    if team_id is None:
+        raise Problem(404, "unknown_call", "no such call")
+    return str(team_id)

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.memberships import role_in_team
+from auth.memberships import role_in_team, team_of_call
 from commands import idempotency
 from commands.outcomes import load_outcome, outcome_body
 from commands.publisher import AppendOutcomeUnknown, KafkaUnavailable
@@ -77,14 +77,7 @@ async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
     team_id = state.call_teams.get(call_id)  # a call never changes team
     if team_id is None:
         async with state.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
-                )
-            ).first()
-        if row is None:
-            raise Problem(404, "unknown_call", "no such call")
-        team_id = str(row.team_id)
+            team_id = await team_of_call(conn, call_id)
         state.call_teams[call_id] = team_id
     await _ensure_member(request, team_id, user_id)
     return call_id, team_id

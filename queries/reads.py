@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.memberships import role_in_team
+from auth.memberships import role_in_team, team_of_call
 from db.snapshots import snapshot
-from db.tables import call_directory, rm_calls, rm_members, rm_positions
+from db.tables import rm_calls, rm_members, rm_positions
 from queries.positions import wait_for_position
 from queries.state import QueriesState, queries_state
 from web.auth import caller
@@ -95,8 +95,8 @@ async def get_call(request: Request) -> Response:
         team_id = (
             await conn.execute(sa.select(rm_calls.c.team_id).where(rm_calls.c.call_id == call_id))
         ).scalar()
-        if team_id is None:
-            team_id = await _team_of_unprojected_call(conn, call_id)
+        if team_id is None:  # a call just started may not be projected yet: `?after=` waits
+            team_id = await team_of_call(conn, call_id)
         await ensure_member(conn, str(team_id), user_id)
     await wait_for_position(request, str(team_id))
     async with engine.connect() as conn:
@@ -106,18 +106,6 @@ async def get_call(request: Request) -> Response:
     if body is None:
         raise Problem(404, "unknown_call", "no such call")
     return JSONResponse(body)
-
-
-async def _team_of_unprojected_call(conn: AsyncConnection, call_id: str) -> str:
-    # A call just started may not be projected yet; `?after=` then waits for it.
-    team_id = (
-        await conn.execute(
-            sa.select(call_directory.c.team_id).where(call_directory.c.call_id == call_id)
-        )
-    ).scalar()
-    if team_id is None:
-        raise Problem(404, "unknown_call", "no such call")
-    return str(team_id)
 
 
 routes = [
