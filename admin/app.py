@@ -6,8 +6,10 @@ from __future__ import annotations
 from starlette.applications import Starlette
 
 from admin import inspection, sessions
+from admin.openapi import OPERATIONS
 from admin.state import AdminState, open_admin_state
 from config.settings import Settings
+from web.openapi import openapi_route
 from web.service import StateCheck, build_service, database_ready
 
 
@@ -17,7 +19,11 @@ def create_app(settings: Settings) -> Starlette:
     return build_service(
         "admin",
         settings,
-        routes=[*sessions.routes, *inspection.routes],
+        routes=[
+            *sessions.routes,
+            *inspection.routes,
+            openapi_route("Chorus admin", OPERATIONS),
+        ],
         open_state=open_admin_state,
         checks=checks,
     )

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from starlette.routing import Route
 
 from admin.app import create_app
+from admin.openapi import OPERATIONS
 from admin.operators import NewOperator, add_operator
 from auth.throttle import BLOCK_AFTER_FAILURES
 from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
@@ -138,10 +139,22 @@ def _admin_routes() -> list[tuple[str, str]]:
 ADMIN_ROUTES = _admin_routes()
 
 
-def test_the_guarded_route_list_is_what_the_service_serves() -> None:
+def test_the_guarded_route_list_is_what_the_service_serves_and_documents() -> None:
     paths = {path.split("/")[3] for _, path in ADMIN_ROUTES}
     assert paths == {"accounts", "teams", "commands"}
     assert len(ADMIN_ROUTES) == 6
+    served = {
+        (method.lower(), route.path)
+        for route in create_app(Settings(secret=SECRET)).routes
+        if isinstance(route, Route) and route.path.startswith("/v1/admin/")
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = {(op.method, op.path): op.authenticated for op in OPERATIONS}
+    assert set(documented) == served
+    assert [key for key, authenticated in documented.items() if not authenticated] == [
+        ("post", "/v1/admin/sessions")
+    ]
 
 
 @pytest.mark.parametrize(("method", "path"), ADMIN_ROUTES)
