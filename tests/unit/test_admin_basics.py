@@ -7,8 +7,9 @@ from pathlib import Path
 import jwt
 import pyotp
 import pytest
+import uvicorn
 
-from admin.operators import totp_step
+from admin.operators import OperatorError, add_operator, totp_step
 from auth.tokens import OPERATOR_SCOPE, InvalidToken, encode_token, new_identity, verify_token
 from cli.main import build_parser
 from config.settings import Settings
@@ -65,3 +66,36 @@ def test_chorus_admin_serves_and_add_operator_adds() -> None:
     assert serve.port == 9005 and serve.admin_command is None
     assert add.admin_command == "add-operator" and add.email == "ops@example.com"
     assert add.handler is not serve.handler
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "listens"),
+    [
+        ({"CHORUS_HOST": "0.0.0.0"}, [], ("127.0.0.1", 8005)),
+        ({"CHORUS_ADMIN_HOST": "10.0.0.5", "CHORUS_ADMIN_PORT": "9005"}, [], ("10.0.0.5", 9005)),
+        ({}, ["--host", "::1", "--port", "9105"], ("::1", 9105)),
+    ],
+)
+def test_chorus_admin_listens_on_loopback_unless_told(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    env: dict[str, str],
+    argv: list[str],
+    listens: tuple[str, int],
+) -> None:
+    served: list[tuple[str, int]] = []
+
+    def run(app: object, *, host: str, port: int, **options: object) -> None:
+        served.append((host, port))
+
+    monkeypatch.setattr(uvicorn, "run", run)
+    settings = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_SECRET": "s", **env})
+    args = build_parser().parse_args(["admin", *argv])
+
+    assert args.handler(args, settings) == 0
+    assert served == [listens]
+
+
+def test_add_operator_refuses_what_is_not_an_e_mail() -> None:
+    with pytest.raises(OperatorError, match="not an e-mail"):
+        add_operator("postgresql+psycopg://nowhere/none", "not-an-email")
