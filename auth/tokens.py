@@ -17,18 +17,32 @@ class InvalidToken(Exception):
 
 @dataclass(frozen=True)
 class Identity:
-    user_id: str
+    user_id: str  # the subject: a user's id, or an operator's for an operator token
     expires_at: int
+    # None for a user token (which carries no scope claim at all); "operator" for an operator.
+    scope: str | None = None
 
 
-def new_identity(user_id: str, ttl_seconds: int, now: float | None = None) -> Identity:
+#: The scope of an operator's token (admin/); no user token carries a scope.
+OPERATOR_SCOPE = "operator"
+
+
+def new_identity(
+    user_id: str, ttl_seconds: int, now: float | None = None, scope: str | None = None
+) -> Identity:
     """An identity that expires `ttl_seconds` from now; `encode_token` signs it."""
     issued = int(time.time() if now is None else now)
-    return Identity(user_id=user_id, expires_at=issued + ttl_seconds)
+    return Identity(user_id=user_id, expires_at=issued + ttl_seconds, scope=scope)
 
 
 def encode_token(secret: str, identity: Identity) -> str:
-    claims = {"sub": identity.user_id, "exp": identity.expires_at, "iss": ISSUER}
+    claims: dict[str, str | int] = {
+        "sub": identity.user_id,
+        "exp": identity.expires_at,
+        "iss": ISSUER,
+    }
+    if identity.scope is not None:
+        claims["scope"] = identity.scope
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
@@ -49,7 +63,10 @@ def verify_token(secret: str, token: str) -> Identity:
     subject = claims.get("sub")
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("the token names no user")
-    return Identity(user_id=subject, expires_at=int(claims["exp"]))
+    scope = claims.get("scope")
+    if scope is not None and (not isinstance(scope, str) or not scope):
+        raise InvalidToken("the token's scope is not valid")
+    return Identity(user_id=subject, expires_at=int(claims["exp"]), scope=scope)
 
 
 def bearer_token(authorization: str | None) -> str:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from adapters.errors import InfraError
+from admin.cli import add_parser as add_admin
 from cli.subcommands import Handler
 from config.settings import DEFAULT_PORTS, Settings, SettingsError
 from replay.cli import add_parser as add_replay
@@ -23,9 +24,12 @@ def _serve(service: str) -> Handler:
             from queries.app import create_app
         elif service == "web":
             from client.app import create_app
+        elif service == "admin":
+            from admin.app import create_app
         else:
             from media.app import create_app
-        host = args.host or settings.host
+        # The operators' service has a host of its own: loopback unless said otherwise.
+        host = args.host or (settings.admin_host if service == "admin" else settings.host)
         port = args.port or getattr(settings, f"{service}_port")
         if service == "media":
             settings = media_settings(args, settings.with_(host=host, media_port=port))
@@ -162,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.set_defaults(handler=_worker)
     add_replay(sub)
     add_rebuild(sub)
+    add_admin(sub, _serve("admin"))
     return parser
 
 

@@ -15,7 +15,14 @@ from schemas.topics import Topics
 DEFAULT_PARTITIONS = 12
 STACK_FILE = "stack.json"
 #: Where each process listens unless CHORUS_<NAME>_PORT says otherwise.
-DEFAULT_PORTS = {"commands": 8000, "queries": 8001, "media": 8002, "worker": 8003, "web": 8004}
+DEFAULT_PORTS = {
+    "commands": 8000,
+    "queries": 8001,
+    "media": 8002,
+    "worker": 8003,
+    "web": 8004,
+    "admin": 8005,
+}
 #: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
 MAX_SSE_KEEPALIVE_SECONDS = 15.0
 MEDIA_NODE_NAMESPACE = uuid.UUID("0d8f5a8e-3c1b-4f57-9d0e-6a2b7c4e1f90")
@@ -45,6 +52,9 @@ class Settings:
     media_port: int = DEFAULT_PORTS["media"]
     worker_port: int = DEFAULT_PORTS["worker"]
     web_port: int = DEFAULT_PORTS["web"]  # the browser client's page and its same-origin entry
+    admin_port: int = DEFAULT_PORTS["admin"]
+    # The operators' service listens on loopback unless told otherwise, whatever CHORUS_HOST says.
+    admin_host: str = "127.0.0.1"
     kafka_bootstrap: str | None = None
     # True when CHORUS_KAFKA named the cluster, False when a stack file did (or nothing did):
     # `chorus up` starts its own broker unless told otherwise, whatever an old stack file says.
@@ -85,6 +95,8 @@ class Settings:
             media_port=_int(e, "CHORUS_MEDIA_PORT", DEFAULT_PORTS["media"]),
             worker_port=_int(e, "CHORUS_WORKER_PORT", DEFAULT_PORTS["worker"]),
             web_port=_int(e, "CHORUS_WEB_PORT", DEFAULT_PORTS["web"]),
+            admin_port=_int(e, "CHORUS_ADMIN_PORT", DEFAULT_PORTS["admin"]),
+            admin_host=e.get("CHORUS_ADMIN_HOST") or "127.0.0.1",
             kafka_bootstrap=e.get("CHORUS_KAFKA") or stack.get("kafka"),
             kafka_explicit=bool(e.get("CHORUS_KAFKA")),
             kafka_port=_opt_int(e, "CHORUS_KAFKA_PORT"),
@@ -128,6 +140,8 @@ class Settings:
             "CHORUS_MEDIA_PORT": str(self.media_port),
             "CHORUS_WORKER_PORT": str(self.worker_port),
             "CHORUS_WEB_PORT": str(self.web_port),
+            "CHORUS_ADMIN_PORT": str(self.admin_port),
+            "CHORUS_ADMIN_HOST": self.admin_host,
             "CHORUS_KAFKA": self.kafka_bootstrap,
             "CHORUS_KAFKA_PORT": _text(self.kafka_port),
             "CHORUS_DATABASE_URL": self.database_url,

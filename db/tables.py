@@ -90,6 +90,33 @@ signin_failures = sa.Table(
     sa.PrimaryKeyConstraint("email", "source", name="signin_failures_pkey"),
 )
 
+# Operators of the admin service (revision 0005).
+
+# Written by `chorus admin add-operator` (admin/operators.py), and by the admin service's sign-in
+# (admin/sessions.py), which only moves `last_totp_step` on.
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("operator_id", UUID, primary_key=True),
+    sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("totp_secret", sa.Text, nullable=False),
+    # The time step of the last TOTP code accepted: a code is good for one sign-in only.
+    sa.Column("last_totp_step", sa.BigInteger, nullable=True),
+    _created_at(),
+)
+
+# Written by the admin service's sign-in throttle (admin/sessions.py), as signin_failures.
+operator_signin_failures = sa.Table(
+    "operator_signin_failures",
+    metadata,
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("email", "source", name="operator_signin_failures_pkey"),
+)
+
 # Command outcomes (revision 0002).
 
 # Written by the worker's outcome recorder (streams/outcomes.py); the commands service only

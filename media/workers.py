@@ -58,6 +58,7 @@ def worker_plan(settings: Settings, workers: int, options: Sequence[str] = ()) -
         settings.queries_port,
         settings.worker_port,
         settings.web_port,
+        settings.admin_port,
     }
     free = (port for port in itertools.count(settings.media_port) if port not in others)
     plan = []

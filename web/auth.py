@@ -22,6 +22,9 @@ def caller(request: Request) -> str:
         raise unauthorized(str(exc)) from exc
     except ValueError as exc:
         raise unauthorized("the token names no user") from exc
+    if identity.scope is not None:
+        # An operator's token (admin/) names an operator, not a user of the API.
+        raise Problem(403, "forbidden", "this token is not a user's")
     return user_id
 
 

@@ -11,8 +11,8 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from auth.throttle import BLOCK_AFTER_FAILURES
 from auth.tokens import Identity, encode_token, new_identity
-from commands.accounts import BLOCK_AFTER_FAILURES
 from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 

@@ -42,8 +42,9 @@ def test_the_default_is_one_worker_per_core_and_a_node_id_follows_host_and_port(
     settings = Settings(media_port=8002)
     (only,) = worker_plan(settings, 1)
     assert only.node_id == f"{settings.media_node()}-0"
-    # The other services' ports (the stream worker's 8003, the web page's 8004) are skipped.
-    assert [w.port for w in worker_plan(settings, 3)] == [8002, 8005, 8006]
+    # The other services' ports (the stream worker's 8003, the web page's 8004, admin's 8005)
+    # are skipped.
+    assert [w.port for w in worker_plan(settings, 3)] == [8002, 8006, 8007]
 
 
 def test_bad_worker_counts_and_one_public_url_for_many_workers_are_refused() -> None:

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.cache import VerifiedTokens
-from auth.tokens import encode_token, new_identity
+from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
 from config.settings import Settings
 from tests.asgi import started
 from web.auth import caller
@@ -113,3 +113,10 @@ async def test_a_token_is_verified_once_until_it_expires(tmp_path: Path) -> None
             response = await client.get("/me", headers={"Authorization": f"Bearer {forged}"})
             assert response.status_code == 401
         assert secret.asked == 4
+
+
+async def test_an_operator_token_is_not_a_users_and_is_403(tmp_path: Path) -> None:
+    token = encode_token(SECRET, new_identity(USER, 60, scope=OPERATOR_SCOPE))
+    response = await _me(tmp_path, f"Bearer {token}")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"

@@ -1,0 +1,1 @@
+"""The operators' service: inspect, audited support edits, metrics."""

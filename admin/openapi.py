@@ -1,0 +1,26 @@
+"""The admin service's OpenAPI document: `operator` bearer tokens on every route but sign-in."""
+
+from __future__ import annotations
+
+from admin.bodies import OperatorCredentials
+from web.openapi import Operation
+
+ADMIN = "/v1/admin"
+TEAM = f"{ADMIN}/teams/{{team_id}}"
+
+OPERATIONS = [
+    Operation(
+        "post",
+        f"{ADMIN}/sessions",
+        "Operator sign-in (password and TOTP code): an operator token",
+        201,
+        OperatorCredentials,
+        authenticated=False,
+    ),
+    Operation("get", f"{ADMIN}/accounts", "Find an account by e-mail", 200, query=("email",)),
+    Operation("get", f"{ADMIN}/accounts/{{user_id}}", "An account and its teams", 200),
+    Operation("get", TEAM, "A team and its members", 200),
+    Operation("get", f"{TEAM}/presence", "A team's presence (read model)", 200),
+    Operation("get", f"{TEAM}/calls", "A team's calls (read model)", 200, query=("state",)),
+    Operation("get", f"{ADMIN}/commands/{{command_id}}", "A command's outcome", 200),
+]
