@@ -38,6 +38,15 @@ class FakeConnection:
     def __init__(self, engine: ScriptedEngine) -> None:
         self._engine = engine
 
+    async def execution_options(self, **options: Any) -> FakeConnection:
+        self._engine.options.update(options)
+        return self
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[None]:
+        self._engine.transactions += 1
+        yield
+
     async def execute(self, statement: Any, parameters: Any = None) -> FakeResult:
         self._engine.executed.append((statement, parameters))
         if not self._engine.results:
@@ -55,6 +64,7 @@ class ScriptedEngine:
         self.results: list[list[Any] | Exception] = list(results)
         self.executed: list[tuple[Any, Any]] = []
         self.transactions = 0
+        self.options: dict[str, Any] = {}  # execution options asked for on a connection
 
     @asynccontextmanager
     async def connect(self) -> AsyncIterator[FakeConnection]:

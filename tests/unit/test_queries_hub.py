@@ -1,7 +1,6 @@
 """The change hub: one read per notification, fanned out to the team's clients, slow ones cut off.
 
-The hub's two reads of the read model (`position`, `changes_after`) are served from memory
-here; notifications arrive as the listener hands them over (`_notified`).
+The hub's reads of the read model are served from memory (tests/memoryhub.py).
 """
 
 from __future__ import annotations
@@ -12,36 +11,10 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from queries import hub as hub_module
-from queries.hub import ChangeHub, ChangeRow, Subscriber
-from tests.fakedb import ScriptedEngine
+from queries.hub import Subscriber
+from tests.memoryhub import InMemoryHub
 
 TEAM, OTHER = "team-a", "team-b"
-
-
-class InMemoryHub(ChangeHub):
-    """A ChangeHub whose read model is a list of changes per team."""
-
-    def __init__(self, queue_limit: int = 1000) -> None:
-        super().__init__(ScriptedEngine().typed(), "postgresql://unused/db", queue_limit)
-        self.log: dict[str, list[ChangeRow]] = {}
-        self.reads = 0
-
-    def commit(self, team_id: str, *kinds: str) -> None:
-        """The projector committed these changes and notified them."""
-        changes = self.log.setdefault(team_id, [])
-        for kind in kinds:
-            changes.append(ChangeRow(len(changes) + 1, kind, {"n": len(changes) + 1}))
-        self._notified(f"{team_id}:{len(changes)}")
-
-    async def position(self, team_id: str) -> int:
-        return len(self.log.get(team_id, []))
-
-    async def changes_after(
-        self, team_id: str, seq: int, limit: int | None = None
-    ) -> list[ChangeRow]:
-        self.reads += 1
-        await asyncio.sleep(0)  # a read suspends, as a database's does
-        return [c for c in self.log.get(team_id, []) if c.seq > seq][:limit]
 
 
 async def _received(subscriber: Subscriber, count: int) -> list[int | None]:
