@@ -1,0 +1,78 @@
+"""Command outcomes: the contract's body of a stored row, and waiting for a decision."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from commands.outcomes import OutcomeWaiter, load_decided, outcome_body
+from tests.fakedb import ScriptedEngine, row
+
+DATABASE = "postgresql+psycopg://chorus:secret@localhost:5432/chorus"
+
+
+def _stored(status: str, reason: str | None = None, events: list[Any] | None = None) -> Any:
+    return row(
+        command_id="cmd",
+        team_id="team",
+        actor="user",
+        status=status,
+        reason=reason,
+        position="c0.3" if status == "pending" else "12",
+        command_position="c0.3",
+        events=events or [],
+    )
+
+
+def test_an_accepted_outcome_has_its_events_and_no_reason() -> None:
+    events = [{"type": "presence.set", "seq": 12}]
+
+    assert outcome_body(_stored("accepted", events=events)) == {
+        "command_id": "cmd",
+        "status": "accepted",
+        "position": "12",
+        "events": events,
+    }
+
+
+def test_a_rejected_outcome_says_why() -> None:
+    assert outcome_body(_stored("rejected", reason="call_ended")) == {
+        "command_id": "cmd",
+        "status": "rejected",
+        "position": "12",
+        "events": [],
+        "reason": "call_ended",
+    }
+
+
+def test_a_pending_outcome_has_the_commands_position() -> None:
+    assert outcome_body(_stored("pending")) == {
+        "command_id": "cmd",
+        "status": "pending",
+        "position": "c0.3",
+        "events": [],
+    }
+
+
+async def test_only_a_decided_outcome_is_decided() -> None:
+    accepted, pending = _stored("accepted"), _stored("pending")
+    engine = ScriptedEngine([accepted], [pending], [])
+
+    found = [await load_decided(engine.typed(), "cmd") for _ in range(3)]
+
+    assert found == [accepted, None, None]
+
+
+async def test_a_wait_returns_an_outcome_already_decided() -> None:
+    decided = _stored("rejected", reason="call_ended")
+    waiter = OutcomeWaiter(ScriptedEngine([decided]).typed(), DATABASE)
+
+    assert await waiter.wait("cmd", 0.05) is decided
+
+
+async def test_a_wait_for_an_outcome_still_pending_ends_with_none() -> None:
+    engine = ScriptedEngine(*[[_stored("pending")]] * 10)
+    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+
+    assert await asyncio.wait_for(waiter.wait("cmd", 0.05), 2.0) is None
+    assert engine.executed  # it looked before giving up

@@ -1,0 +1,151 @@
+"""Live queries: a snapshot or the resumed changes, then each change once, as SSE with ids."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from auth.cache import VerifiedTokens, membership_cache
+from config.settings import Settings
+from queries import live
+from queries.hub import ChangeHub, ChangeRow, Subscriber
+from queries.state import QueriesState
+from schemas.sse import KEEPALIVE, EventParser, ServerEvent
+from tests.fakedb import ScriptedEngine, row
+from tests.memoryhub import InMemoryHub
+
+TEAM = "0b7e6a52-9f3c-4c1e-8d2a-5e4f3a2b1c0d"
+
+
+def _events(chunks: list[bytes]) -> list[ServerEvent]:
+    parser = EventParser()
+    return [event for line in b"".join(chunks).decode().split("\n") for event in parser.feed(line)]
+
+
+async def _all(stream: AsyncIterator[bytes]) -> list[bytes]:
+    async def collect() -> list[bytes]:
+        return [chunk async for chunk in stream]
+
+    return await asyncio.wait_for(collect(), 2.0)
+
+
+def _request(tmp_path: Path, engine: ScriptedEngine | None = None) -> Request:
+    app = Starlette()
+    app.state.service = QueriesState(
+        settings=Settings(data_dir=tmp_path, secret="s"),
+        tokens=VerifiedTokens(lambda: "s"),
+        engine=(engine or ScriptedEngine()).typed(),
+        hub=cast(ChangeHub, None),
+        members=membership_cache(),
+    )
+    return Request({"type": "http", "headers": [], "app": app})
+
+
+async def _team_at(seq: int) -> tuple[InMemoryHub, Subscriber]:
+    hub = InMemoryHub()
+    hub.commit(TEAM, *["presence"] * seq)
+    return hub, await hub.subscribe(TEAM)
+
+
+@pytest.mark.parametrize(
+    ("header", "resume"),
+    [("42", 42), (" 7 ", 7), ("0", 0), ("9" * 18, int("9" * 18))],
+)
+def test_a_last_event_id_chorus_gave_is_resumed_from(header: str, resume: int) -> None:
+    request = Request({"type": "http", "headers": [(b"last-event-id", header.encode())]})
+
+    assert live._last_event_id(request) == resume
+
+
+# Headers arrive as latin-1: superscript digits are digits to str.isdigit, not to int().
+@pytest.mark.parametrize("header", [None, "", "-1", "4.2", "abc", "\u00b2\u00b3", "9" * 19])
+def test_any_other_last_event_id_means_start_afresh(header: str | None) -> None:
+    headers = [] if header is None else [(b"last-event-id", header.encode("latin-1"))]
+
+    assert live._last_event_id(Request({"type": "http", "headers": headers})) is None
+
+
+async def test_a_resumed_stream_sends_the_missed_changes_then_new_ones_each_once(
+    tmp_path: Path,
+) -> None:
+    hub, subscriber = await _team_at(5)
+    # Changes the hub queued while the opening was read: 4 and 5 are in both.
+    for seq in (4, 5, 6):
+        subscriber.offer(ChangeRow(seq, "call", {"n": seq}))
+    subscriber.queue.put_nowait(None)
+
+    chunks = await _all(live._stream(_request(tmp_path), hub, subscriber, 2, keepalive=5.0))
+
+    assert [(e.id, e.event) for e in _events(chunks)] == [
+        ("3", "presence"),
+        ("4", "presence"),
+        ("5", "presence"),
+        ("6", "call"),
+    ]
+    assert hub.clients() == 0  # the ended stream left the hub
+
+
+@pytest.mark.parametrize("resume", [None, 9, 20_000])
+async def test_a_stream_with_nothing_to_resume_opens_with_a_snapshot(
+    tmp_path: Path, resume: int | None
+) -> None:
+    hub, subscriber = await _team_at(5)
+    engine = ScriptedEngine(
+        [row(seq=5)],
+        [row(body={"user_id": "u1", "status": "available"})],
+        [row(body={"call_id": "c1", "state": "active"})],
+    )
+    subscriber.offer(ChangeRow(5, "presence", {"n": 5}))  # in the snapshot already
+    subscriber.offer(ChangeRow(6, "call", {"n": 6}))
+    subscriber.queue.put_nowait(None)
+
+    chunks = await _all(live._stream(_request(tmp_path, engine), hub, subscriber, resume, 5.0))
+
+    snapshot, change = _events(chunks)
+    assert (snapshot.event, snapshot.id, change.event, change.id) == ("snapshot", "5", "call", "6")
+    assert snapshot.data == {
+        "presence": {"position": "5", "members": [{"user_id": "u1", "status": "available"}]},
+        "calls": [{"call_id": "c1", "state": "active"}],
+    }
+    assert engine.options == {"isolation_level": "REPEATABLE READ"}  # one instant of the team
+
+
+async def test_a_resume_from_before_the_kept_changes_gets_a_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub, subscriber = await _team_at(11_000)  # changes at or below 1 000 are forgotten
+    snapshots: list[str] = []
+
+    async def snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
+        snapshots.append(team_id)
+        return 11_000, [b"event: snapshot\nid: 11000\ndata: {}\n\n"]
+
+    monkeypatch.setattr(live, "_snapshot", snapshot)
+    subscriber.queue.put_nowait(None)
+
+    opened = await _all(live._stream(_request(tmp_path), hub, subscriber, 999, 5.0))
+    assert snapshots == [TEAM]
+    assert [e.id for e in _events(opened)] == ["11000"]
+
+    subscriber = await hub.subscribe(TEAM)
+    subscriber.queue.put_nowait(None)
+    resumed = await _all(live._stream(_request(tmp_path), hub, subscriber, 1_000, 5.0))
+    assert snapshots == [TEAM]  # from 1 000 on everything is kept: resumed, no snapshot
+    assert [e.id for e in _events(resumed)][:2] == ["1001", "1002"]
+
+
+async def test_a_quiet_stream_sends_keepalive_comments(tmp_path: Path) -> None:
+    hub, subscriber = await _team_at(3)
+    stream = live._stream(_request(tmp_path), hub, subscriber, 3, keepalive=0.01)
+
+    quiet = await asyncio.wait_for(anext(stream), 2.0)
+    subscriber.queue.put_nowait(None)
+    rest: list[Any] = await _all(stream)
+
+    assert (quiet, rest) == (KEEPALIVE, [])
