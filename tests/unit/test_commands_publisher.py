@@ -7,16 +7,16 @@ from typing import Any
 
 import pytest
 
-from adapters.producer import Acknowledged, NotAcknowledged
+from adapters.producer import Acknowledged, OutcomeUnknown, Refused
 from commands import publisher
-from commands.publisher import CommandPublisher, KafkaUnavailable
+from commands.publisher import AppendOutcomeUnknown, CommandPublisher, KafkaUnavailable
 from schemas.positions import CommandPosition, parse_position
 
 TEAM = "0b7e6a52-9f3c-4c1e-8d2a-5e4f3a2b1c0d"
 
 
 class FakeProducer:
-    """adapters.producer.AsyncProducer's interface; each send settles as `outcome` says."""
+    """adapters.producer.TrackedProducer's interface; each send settles as `outcome` says."""
 
     instances: list[FakeProducer] = []
 
@@ -32,7 +32,7 @@ class FakeProducer:
         self, topic: str, key: bytes, value: bytes | None, partition: int | None = None
     ) -> asyncio.Future[Acknowledged]:
         if self.refuse_to_queue:
-            raise NotAcknowledged("the producer's queue is full")
+            raise Refused("the producer's queue is full")
         self.sent.append((topic, key, value))
         done: asyncio.Future[Acknowledged] = asyncio.get_running_loop().create_future()
         if isinstance(self.outcome, Exception):
@@ -48,7 +48,7 @@ class FakeProducer:
 @pytest.fixture
 def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
     FakeProducer.instances = []
-    monkeypatch.setattr(publisher, "AsyncProducer", FakeProducer)
+    monkeypatch.setattr(publisher, "TrackedProducer", FakeProducer)
     return FakeProducer
 
 
@@ -82,9 +82,19 @@ async def test_a_record_the_broker_refused_was_not_appended(
     fake_producer: type[FakeProducer],
 ) -> None:
     appender, producer = _publisher(fake_producer)
-    producer.outcome = NotAcknowledged("Kafka refused the record: MSG_TIMED_OUT")
+    producer.outcome = Refused("Kafka refused the record: never sent")
 
-    with pytest.raises(KafkaUnavailable, match="MSG_TIMED_OUT"):
+    with pytest.raises(KafkaUnavailable, match="never sent"):
+        await appender.append(TEAM, b"command")
+
+
+async def test_a_record_sent_but_not_acknowledged_has_an_unknown_outcome(
+    fake_producer: type[FakeProducer],
+) -> None:
+    appender, producer = _publisher(fake_producer)
+    producer.outcome = OutcomeUnknown("sent, no acknowledgement")
+
+    with pytest.raises(AppendOutcomeUnknown, match="no acknowledgement"):
         await appender.append(TEAM, b"command")
 
 
