@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -14,7 +13,6 @@ from starlette.routing import Route
 from admin.bodies import OperatorCredentials
 from admin.operators import totp_step
 from admin.state import admin_state
-from auth.passwords import DUMMY_HASH, password_matches
 from auth.throttle import SigninThrottle
 from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
 from db.tables import operator_signin_failures, operators
@@ -34,7 +32,6 @@ async def create_session(request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     state = admin_state(request)
     engine = state.engine
-    attempts = await THROTTLE.count(engine, email, source)
     async with engine.connect() as conn:
         found = (
             await conn.execute(
@@ -43,10 +40,10 @@ async def create_session(request: Request) -> Response:
                 ).where(operators.c.email == email)
             )
         ).first()
-    await THROTTLE.slow_down(attempts)
-    stored_hash = found.password_hash if found else DUMMY_HASH
-    if not await asyncio.to_thread(password_matches, stored_hash, body.password) or not found:
+    stored_hash = found.password_hash if found else None
+    if not await THROTTLE.check_password(engine, email, source, stored_hash, body.password):
         raise _refused()
+    assert found is not None  # the password matched a stored hash
     step = totp_step(found.totp_secret, body.code)
     if step is None or not await _use_step(engine, found.operator_id, step):
         raise _refused()

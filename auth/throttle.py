@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from auth.passwords import DUMMY_HASH, password_matches
 from web.errors import Problem
 
 FREE_FAILURES = 3
@@ -45,6 +46,19 @@ class SigninThrottle:
                 headers={"Retry-After": str(int(FAILURE_WINDOW.total_seconds()))},
             )
         return attempts
+
+    async def check_password(
+        self, engine: AsyncEngine, email: str, source: str, stored_hash: str | None, password: str
+    ) -> bool:
+        """Count this attempt (429 past the limit), slow it down, then check the password.
+
+        `stored_hash` is None for an unknown e-mail: a dummy hash is checked so that the answer
+        takes as long, and the attempt is refused.
+        """
+        attempts = await self.count(engine, email, source)
+        await self.slow_down(attempts)
+        matches = await asyncio.to_thread(password_matches, stored_hash or DUMMY_HASH, password)
+        return matches and stored_hash is not None
 
     @staticmethod
     async def slow_down(attempts: int) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from auth.passwords import DUMMY_HASH, HASHER, password_matches
+from auth.passwords import HASHER
 from auth.throttle import SigninThrottle
 from auth.tokens import encode_token, new_identity
 from commands.state import commands_state
@@ -51,17 +51,16 @@ async def create_session(request: Request) -> Response:
     source = request.client.host if request.client else "unknown"
     state = commands_state(request)
     engine = state.engine
-    attempts = await THROTTLE.count(engine, email, source)
     async with engine.connect() as conn:
         found = (
             await conn.execute(
                 sa.select(users.c.user_id, users.c.password_hash).where(users.c.email == email)
             )
         ).first()
-    await THROTTLE.slow_down(attempts)
-    stored_hash = found.password_hash if found else DUMMY_HASH
-    if not await asyncio.to_thread(password_matches, stored_hash, body.password) or not found:
+    stored_hash = found.password_hash if found else None
+    if not await THROTTLE.check_password(engine, email, source, stored_hash, body.password):
         raise Problem(401, "bad_credentials", "the e-mail or the password is wrong")
+    assert found is not None  # the password matched a stored hash
     await THROTTLE.forget(engine, email, source)
     settings = state.settings
     identity = new_identity(found.user_id, settings.token_ttl_seconds)
