@@ -42,6 +42,7 @@ class LoadResult:
     """What a set of client processes measured over one window."""
 
     on_time: dict[float, OnTime] = field(default_factory=dict)  # by lateness bound (s)
+    decoded: dict[float, OnTime] = field(default_factory=dict)  # the same, after aiortc's buffer
     client_cpu: list[float] = field(default_factory=list)  # share of a core, per process
     errors: list[str] = field(default_factory=list)
 
@@ -100,10 +101,12 @@ async def _serve(conn: Connection) -> None:
         cpu = (cpu_seconds(os.getpid()) - cpu_start) / (end - start)
         await asyncio.sleep(SETTLE)
         totals = {bound: OnTime(0, 0, 0) for bound in bounds}
+        decoded = dict(totals)
         for peer in peers:
             for bound in bounds:
-                totals[bound] = totals[bound] + on_time(peer.log, start, end, bound)
-        conn.send(("result", totals, cpu))
+                totals[bound] = totals[bound] + on_time(peer.wire, start, end, bound)
+                decoded[bound] = decoded[bound] + on_time(peer.log, start, end, bound)
+        conn.send(("result", totals, decoded, cpu))
         await asyncio.gather(*(peer.close() for peer in peers))
 
 
@@ -152,10 +155,12 @@ class ClientPool:
         """Frames on time over the window, and each process's CPU."""
         result = LoadResult()
         for link in self._links:
-            _, totals, cpu = await self._recv(link, end - time.monotonic() + 60)
+            _, totals, decoded, cpu = await self._recv(link, end - time.monotonic() + 60)
             result.client_cpu.append(cpu)
             for bound, counted in totals.items():
                 result.on_time[bound] = result.on_time.get(bound, OnTime(0, 0, 0)) + counted
+            for bound, counted in decoded.items():
+                result.decoded[bound] = result.decoded.get(bound, OnTime(0, 0, 0)) + counted
         return result
 
     def close(self) -> None:
