@@ -54,9 +54,16 @@ async def answer_for(http: httpx.AsyncClient, seat: Seat, sdp: str) -> str:
     headers = {"Authorization": f"Bearer {seat.token}"}
     deadline = time.monotonic() + 10
     while True:
-        answer = await http.post(
-            seat.offer_url, json={"sdp": sdp, "type": "offer"}, headers=headers
-        )
+        try:
+            answer = await http.post(
+                seat.offer_url, json={"sdp": sdp, "type": "offer"}, headers=headers
+            )
+        except httpx.TransportError:
+            # A pooled keep-alive connection the server closed just then; an offer sent again
+            # replaces the first (the same user rejoining).
+            if time.monotonic() < deadline:
+                continue
+            raise
         # The media node may not have seen the join yet: 403/404 for a moment is not an error.
         if answer.status_code in (403, 404) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
