@@ -114,8 +114,9 @@ class Room:
         for user in talkers:
             participant = self.participants[user]
             if heard.keys() <= {user}:
-                # Hears no one (a lone talker): the process's one silence, no encoder of its own.
-                participant.own_encoder = None
+                # Hears no one (a lone talker): the process's one silence. Its own encoder is
+                # kept while it talks: another talker's frame may be missing for a tick only,
+                # and an encoder costs more to make and free than to run.
                 own, encoded = self.silence.packet(index)
                 encodes += encoded
             else:
