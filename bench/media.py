@@ -196,6 +196,7 @@ async def measure(
         LatencyRow("join -> first mixed frame", joins, floor, "p50 <= 1.3x floor, p95 < 200 ms"),
         LatencyRow("click (start call) -> first mixed frame", clicks, floor, "p50 < 200 ms"),
     ]
+    show(side.mode, latency, [], options.bounds, options.seconds)  # printed now: runs can fail
     rows = await capacity(side, janus_server, options)
     show(side.mode, latency, rows, options.bounds, options.seconds)
 

@@ -19,8 +19,14 @@ from dataclasses import dataclass, field
 
 import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtp import RtpPacket
 from av import AudioFrame
 
 from media.audio_format import FRAME_SAMPLES, SAMPLE_RATE, TICK_SECONDS
@@ -134,19 +140,41 @@ def on_time(log: ReceiveLog, start: float, end: float, bound: float) -> OnTime:
 
 
 class Peer:
-    """One client connection: sends `payloads` (paced), decodes and logs what it receives."""
+    """One client connection: sends `payloads` (paced), decodes and logs what it receives.
+
+    Two logs: `wire`, each RTP packet as it arrives (what the server delivered, and when), and
+    `log`, each frame as it comes out of aiortc's jitter buffer and decoder. The second is a
+    client's playout, not the server's delivery: aiortc's audio jitter buffer holds 4 frames,
+    and after one lost packet it waits for 16 before it moves on and never shrinks back, which
+    adds ~300 ms to every later frame of that stream.
+    """
 
     def __init__(self, payloads: list[bytes]) -> None:
         # No STUN: with no list at all aiortc would try a public server it cannot reach here.
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc.addTrack(PacketTrack(payloads))
         self.log = ReceiveLog()
+        self.wire = ReceiveLog()
         self._readers: set[asyncio.Task[None]] = set()
         self.pc.on("track", self._read)
 
     def _read(self, track: MediaStreamTrack) -> None:
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track:
+                self._log_packets(transceiver.receiver)
         task = asyncio.ensure_future(self._drain(track))
         self._readers.add(task)
+
+    def _log_packets(self, receiver: RTCRtpReceiver) -> None:
+        """Log each RTP packet as it arrives, before the jitter buffer."""
+        handle = receiver._handle_rtp_packet
+        wire = self.wire
+
+        async def logged(packet: RtpPacket, arrival_time_ms: int) -> None:
+            wire.add(time.monotonic(), packet.timestamp)
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = logged  # type: ignore[method-assign]
 
     async def _drain(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 
 from schemas.topics import Topics
 
@@ -88,7 +88,7 @@ class KafkaFeed:
         if caught_up:
             self._deliver([], True)
         while not self._stopping.is_set():
-            messages = self._consumer.consume(BATCH, POLL_SECONDS)
+            messages = self._next_messages()
             batch: list[Record] = []
             for message in messages:
                 topic, partition = message.topic() or "", message.partition() or 0
@@ -107,6 +107,15 @@ class KafkaFeed:
             if batch or now_caught_up != caught_up:
                 caught_up = now_caught_up
                 self._deliver(batch, caught_up)
+
+    def _next_messages(self) -> list[Message]:
+        """What has arrived, as soon as anything has: wait for one message, then take what is
+        already there. (`consume(n, timeout)` alone waits the whole timeout unless n messages
+        come, which made every event reach the node 50 ms late on average.)"""
+        first = self._consumer.poll(POLL_SECONDS)
+        if first is None:
+            return []
+        return [first, *self._consumer.consume(BATCH - 1, 0)]
 
     def _deliver(self, batch: list[Record], caught_up: bool) -> None:
         assert self._loop is not None

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from media.room import Room
 from media.tick_clock import TickSchedule
+from media.voice_encoder import SharedSilence
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,13 @@ class MixerLoop:
     def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
         self.rooms: dict[str, Room] = {}
         self.counters = MixerCounters()
+        self.silence = SharedSilence()
         self._now = now
         self._task: asyncio.Task[None] | None = None
 
     def add(self, room: Room) -> None:
         """Start mixing a room from the next tick."""
+        room.silence = self.silence
         self.rooms[room.room_id] = room
 
     async def release(self, room_id: str) -> bool:

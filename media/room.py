@@ -11,7 +11,7 @@ from media.levels import SILENT_DBOV, rms_dbov
 from media.mixing import mix
 from media.participant import Participant
 from media.talkers import TalkerPolicy, TalkerSet
-from media.voice_encoder import VoiceEncoder
+from media.voice_encoder import SharedSilence, VoiceEncoder
 
 OnLeave = Callable[[str, str], None]
 """Called with (room_id, user_id) once when a participant's connection fails or closes."""
@@ -47,6 +47,7 @@ class Room:
         self._on_speaking = on_speaking
         self._talkers: TalkerSet[str] = TalkerSet(talker_policy)
         self._shared = VoiceEncoder()
+        self.silence = SharedSilence()  # the mixer gives every room of a process its own one
         self._closed = False
 
     async def admit(self, participant: Participant) -> None:
@@ -100,18 +101,29 @@ class Room:
         listeners = [p for user, p in self.participants.items() if user not in talkers]
         if listeners:
             # One encode for everyone who is not talking: they all hear the same mix.
-            shared = self._shared.encode(result.everyone, pts)
-            encodes += 1
+            if heard:
+                shared = self._shared.encode(result.everyone, pts)
+                encodes += 1
+            else:
+                shared, encoded = self.silence.packet(index)
+                encodes += encoded
             for participant in listeners:
                 participant.own_encoder = None
                 if shared is not None:
                     participant.outbound.put(shared)
         for user in talkers:
             participant = self.participants[user]
-            if participant.own_encoder is None:
-                participant.own_encoder = VoiceEncoder()
-            own = participant.own_encoder.encode(result.minus[user], pts)
-            encodes += 1
+            if heard.keys() <= {user}:
+                # Hears no one (a lone talker): the process's one silence. Its own encoder is
+                # kept while it talks: another talker's frame may be missing for a tick only,
+                # and an encoder costs more to make and free than to run.
+                own, encoded = self.silence.packet(index)
+                encodes += encoded
+            else:
+                if participant.own_encoder is None:
+                    participant.own_encoder = VoiceEncoder()
+                own = participant.own_encoder.encode(result.minus[user], pts)
+                encodes += 1
             if own is not None:
                 participant.outbound.put(own)
         return TickReport(encodes=encodes, concealed=concealed)

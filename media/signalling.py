@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import SessionDescription
 
+from media.inbound_audio import tap_opus
 from media.participant import Participant
 from media.room import Room
 
@@ -30,12 +31,25 @@ async def answer_offer(room: Room, user_id: str, sdp: str) -> str:
         for transceiver in pc.getTransceivers():
             if transceiver.kind != "audio":
                 transceiver.direction = "inactive"  # audio only: nothing else is decoded
+            else:
+                tap_opus(transceiver.receiver, opus_types(sdp), participant.inbound)
         await pc.setLocalDescription(await pc.createAnswer())
     except BaseException:
         await pc.close()
         raise
     await room.admit(participant)
     return pc.localDescription.sdp
+
+
+def opus_types(sdp: str) -> set[int]:
+    """The RTP payload types an offer gives Opus."""
+    return {
+        codec.payloadType
+        for media in SessionDescription.parse(sdp).media
+        if media.kind == "audio"
+        for codec in media.rtp.codecs
+        if codec.mimeType.lower() == "audio/opus" and codec.payloadType is not None
+    }
 
 
 def check_offer(sdp: str) -> None:

@@ -58,3 +58,23 @@ class VoiceEncoder:
         packet.dts = pts
         packet.time_base = TIME_BASE
         return packet
+
+
+class SharedSilence:
+    """Silence for every stream of a process that hears no one: one encode per tick, not one
+    per room and per lone talker (a room's ticks share the process's tick index, so the same
+    packet carries the right timestamp for all of them)."""
+
+    def __init__(self) -> None:
+        self._encoder = VoiceEncoder()
+        self._silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        self._index = -1
+        self._packet: OpusPacket | None = None
+
+    def packet(self, index: int) -> tuple[OpusPacket | None, int]:
+        """Tick `index`'s silence, and 1 if this call encoded it (0 if it was already made)."""
+        if index == self._index:
+            return self._packet, 0
+        self._index = index
+        self._packet = self._encoder.encode(self._silence, index * FRAME_SAMPLES)
+        return self._packet, 1

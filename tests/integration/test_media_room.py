@@ -7,10 +7,14 @@ hears. No Kafka and no HTTP here: the room, the tick loop and the signalling fun
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
+from bench.rtc import WRAP, Peer, ReceiveLog, encoded_cycle
+from media.audio_format import FRAME_SAMPLES, SAMPLE_RATE
 from media.mixer_loop import MixerLoop
 from media.room import Room
 from media.signalling import MalformedOffer, answer_offer
@@ -110,3 +114,39 @@ async def test_a_malformed_offer_is_refused_clearly(sdp: str) -> None:
     with pytest.raises(MalformedOffer):
         await answer_offer(room, "ann", sdp)
     assert room.participants == {}
+
+
+DRIFT_SECONDS = 8.0
+
+
+def floor_lateness(log: ReceiveLog, start: float, end: float) -> float:
+    """The smallest (arrival - RTP time) among packets arriving in [start, end): the path's
+    latency without its jitter, which a clock drift or a growing queue would push up."""
+    ts0 = log.timestamps[0]
+    return min(
+        arrival - ((ts - ts0) % WRAP) / SAMPLE_RATE
+        for arrival, ts in zip(log.arrivals, log.timestamps, strict=True)
+        if start <= arrival < end
+    )
+
+
+async def test_the_mixed_stream_keeps_pace_with_its_rtp_clock(mixer: MixerLoop) -> None:
+    """Packets leave on the tick and carry its timestamp: over seconds, their latency against
+    their own RTP time does not grow (a drift of 1 ms/s would add 6 ms here)."""
+    room = Room("room-4")
+    mixer.add(room)
+    peers = [Peer(encoded_cycle(440.0)), Peer(encoded_cycle(None))]
+    try:
+        for index, peer in enumerate(peers):
+            await peer.accept(await answer_offer(room, f"user-{index}", await peer.offer()))
+        await asyncio.gather(*(peer.first_frame(TIMEOUT) for peer in peers))
+        started = time.monotonic()
+        await asyncio.sleep(DRIFT_SECONDS)  # the measuring window itself
+        for peer in peers:
+            steps = {b - a for a, b in itertools.pairwise(peer.wire.timestamps)}
+            assert all(step > 0 and step % FRAME_SAMPLES == 0 for step in steps), steps
+            early = floor_lateness(peer.wire, started + 0.5, started + 1.5)
+            late = floor_lateness(peer.wire, started + 6.5, started + 7.5)
+            assert late - early < 0.003, f"latency grew {1000 * (late - early):.1f} ms in 6 s"
+    finally:
+        await asyncio.gather(*(peer.close() for peer in peers))

@@ -9,6 +9,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection
 from av import AudioFrame
 
 from media.audio_format import FRAME_SAMPLES, SAMPLE_RATE
+from media.mixer_loop import MixerLoop
 from media.participant import Participant
 from media.room import Room
 
@@ -22,9 +23,11 @@ def tone(frequency: float) -> AudioFrame:
     return frame
 
 
-async def room_of(*users: str, speaking: list[tuple[str, bool]] | None = None) -> Room:
+async def room_of(
+    *users: str, speaking: list[tuple[str, bool]] | None = None, room_id: str = "r"
+) -> Room:
     sink = speaking if speaking is not None else []
-    room = Room("r", on_speaking=lambda _room, user, state: sink.append((user, state)))
+    room = Room(room_id, on_speaking=lambda _room, user, state: sink.append((user, state)))
     for user in users:
         await room.admit(Participant(user, RTCPeerConnection(RTCConfiguration(iceServers=[]))))
     return room
@@ -78,3 +81,26 @@ async def test_speaking_is_reported_after_sustained_audio() -> None:
         assert changes == [("ann", True)]
     finally:
         await room.close()
+
+
+async def test_whoever_hears_no_one_gets_the_one_silence_of_the_process() -> None:
+    mixer = MixerLoop()
+    rooms = [await room_of("ann", "bob", room_id="r1"), await room_of("cat", "dan", room_id="r2")]
+    quiet = await room_of("eve", "fay", room_id="r3")
+    for room in [*rooms, quiet]:
+        mixer.add(room)
+    try:
+        rooms[0].participants["ann"].inbound.push(tone(440))
+        rooms[1].participants["cat"].inbound.push(tone(660))
+        mixer.run_tick(3)
+        # A mix for each room's listener, and one silence for the lone talkers and "quiet".
+        assert mixer.counters.last_tick_encodes == 3
+        ann = await rooms[0].participants["ann"].outbound.recv()
+        cat = await rooms[1].participants["cat"].outbound.recv()
+        eve = await quiet.participants["eve"].outbound.recv()
+        assert ann is cat is eve
+        assert ann.pts == 3 * FRAME_SAMPLES
+        bob = await rooms[0].participants["bob"].outbound.recv()
+        assert bob is not ann
+    finally:
+        await mixer.stop()

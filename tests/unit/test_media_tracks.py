@@ -88,3 +88,31 @@ def test_the_queue_is_bounded_and_drops_the_oldest() -> None:
     assert len(inbound) == 4 and inbound.dropped == 6
     frames = [inbound.take() for _ in range(4)]
     assert [int(f[0]) for f in frames if f is not None] == [6, 7, 8, 9]
+
+
+def opus_payloads(levels: list[int]) -> list[bytes]:
+    """One 20 ms Opus packet per level (a frame of that constant value)."""
+    encoder = VoiceEncoder()
+    made = [encoder.encode(np.full(FRAME_SAMPLES, level, dtype=np.int16), 0) for level in levels]
+    return [bytes(packet) for packet in made if packet is not None]
+
+
+def test_opus_packets_are_decoded_when_taken_late_and_repeated_ones_ignored() -> None:
+    inbound = InboundAudio(depth=4)
+    first, second, third = opus_payloads([0, 0, 0])
+    inbound.receive(65535, first)
+    inbound.receive(0, second)  # sequence numbers wrap around
+    inbound.receive(0, second)  # a repeat
+    inbound.receive(65535, first)  # late: its turn has passed
+    inbound.receive(1, third)
+    assert len(inbound) == 3
+    frames = [inbound.take() for _ in range(3)]
+    assert all(f is not None and f.shape == (FRAME_SAMPLES,) for f in frames)
+    assert inbound.take() is None
+
+
+def test_the_packet_queue_is_bounded_and_drops_the_oldest() -> None:
+    inbound = InboundAudio(depth=4)
+    for sequence, payload in enumerate(opus_payloads([0] * 6)):
+        inbound.receive(sequence, payload)
+    assert len(inbound) == 4 and inbound.dropped == 2
