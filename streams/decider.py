@@ -185,9 +185,15 @@ def install_decider(
         async def write_snapshots() -> None:
             writer.tick()
 
-    @app.timer(interval=max(1.0, decider.presence_ttl / 3))  # type: ignore[untyped-decorator]
+    @app.timer(interval=presence_timer_interval(decider.presence_ttl))  # type: ignore[untyped-decorator]
     async def expire_presence() -> None:
         await _expire_presence(topic, decider.states, decider.presence_ttl)
+
+
+def presence_timer_interval(presence_ttl: float) -> float:
+    """How often the presence timer looks for leases that ran out: a device goes offline at most
+    this long after its TTL (each look is a scan of the loaded devices, without I/O)."""
+    return min(0.5, max(0.25, presence_ttl / 3))
 
 
 async def _expire_presence(topic: Any, states: TeamStates, presence_ttl: float) -> None:

@@ -52,7 +52,7 @@ def test_heartbeats_keep_a_device_online_without_events_until_they_stop(
         time.sleep(TTL / 4)
     assert [e["actor"] for e in _presence_events(stack, team_id)] == [alice.user_id]
 
-    # Silenced: offline once the lease runs out (the timer runs every second with a 2 s TTL).
+    # Silenced: offline once the lease runs out (the timer looks every 0.5 s).
     expired: list[dict[str, Any]] = []
     while not expired and time.monotonic() < last_beat + 20:
         time.sleep(0.2)
@@ -74,3 +74,34 @@ def test_heartbeats_keep_a_device_online_without_events_until_they_stop(
     assert back.status_code == 200, back.text
     (event,) = back.json()["events"]
     assert event["data"]["status"] == "busy" and event["data"]["device_id"] == "phone"
+
+
+def test_a_restarted_worker_does_not_take_online_devices_offline(stack: ChorusStack) -> None:
+    stack.presence_ttl = 4.0
+    stack.wait_worker_ready(stack.start("worker"))
+    commands = stack.start("commands")
+    alice = stack.client(commands).sign_up("alice")
+    team_id = alice.new_team()
+    presence = f"/v1/teams/{team_id}/presence"
+    answer = alice.post(presence, {"status": "busy", "device_id": "phone"}, Prefer="wait=10")
+    assert answer.status_code == 200, answer.text
+    set_at = time.monotonic()
+    beat = alice.post(f"{presence}/heartbeat", {"device_id": "phone"}, Prefer="wait=10")
+    assert beat.status_code == 200 and beat.json()["events"] == [], beat.text
+
+    # The worker dies with the lease it kept; its log says only "set at set_at".
+    first = stack.children[0]
+    assert first.name == "worker" and first.process is not None
+    first.process.kill()
+    first.process.wait(30)
+    time.sleep(max(0.0, set_at + 4.0 + 1.0 - time.monotonic()))  # the recorded time is stale
+    stack.wait_worker_ready(stack.start("worker"))
+
+    # Within the TTL of the takeover, the device's next heartbeat: it never went offline.
+    time.sleep(2.0)
+    until = time.monotonic() + 4.0 + 2.0
+    while time.monotonic() < until:
+        beat = alice.post(f"{presence}/heartbeat", {"device_id": "phone"}, Prefer="wait=10")
+        assert beat.status_code == 200 and beat.json()["events"] == [], beat.text
+        time.sleep(1.0)
+    assert [e["actor"] for e in _presence_events(stack, team_id)] == [alice.user_id]
