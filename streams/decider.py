@@ -13,6 +13,20 @@ A crash anywhere re-reads the command after a restart; the state is rebuilt from
 which already holds any events written before the crash, so the command is found decided
 (its id is in the state) and is not decided twice. A crash between 2 and 3 also leaves the
 outcome unrecorded: restoring the partition records it from the log (`TeamStates`).
+
+Presence leases. A heartbeat that changes nothing a person sees writes no event: it refreshes
+the device's lease in the kept state and is recorded `accepted` with no events (position: the
+team's seq). Its decision (no events) depends only on what the log records (is the device
+known, expired, set offline), so it is the same when re-decided; re-deciding it (it is not
+among the decided ids) refreshes the lease again, which is idempotent, and records the same
+outcome again, which changes nothing. A restored partition gives every device online in the
+log a fresh lease from the time it was loaded (`TeamState.leases_from_ms`): the heartbeats the
+old owner heard are not in the log, and nobody should go offline because a worker restarted.
+An expiry tick is the one decision that depends on leases (which devices are stale, and the
+last heartbeat it records for them). Re-deciding one after a crash is safe: its records were
+either acknowledged before the crash, so the restored state holds them and the tick is found
+decided, or they are not in the log, so no one saw them, and the tick, answered to no one, is
+decided afresh from what the new owner knows (at worst a device expires a lease later).
 `Decider` does the above; `install_decider` wires it into a Faust app.
 """
 
@@ -21,7 +35,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,12 +44,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from config.faults import NO_FAULTS, Faults
 from schemas.clock import format_time, parse_millis
-from schemas.commands import Command, ExpirePresence
+from schemas.commands import Command, ExpirePresence, RecordHeartbeat
 from schemas.mapper import MAPPER, MalformedEnvelope
 from schemas.positions import command_position
 from streams.domain import TeamState, decide_and_seal
+from streams.domain.presence import lease_ran_out
 from streams.outcome_writer import OutcomeWriter
-from streams.outcomes import outcomes_of
+from streams.outcomes import lease_outcome, outcomes_of
 from streams.ports import EventLog, OutcomeRecorder, SnapshotStore
 from streams.snapshot_writer import SnapshotWriter
 from streams.team_states import TeamStates
@@ -61,10 +76,12 @@ class Decider:
         presence_ttl: float,
         faults: Faults = NO_FAULTS,
         snapshots: SnapshotStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.presence_ttl = presence_ttl
         self.outcomes = None if outcomes is None else OutcomeWriter(outcomes)
-        self.states = TeamStates(events, self.outcomes, snapshots)
+        # The clock dates the leases of a restored partition, never a decision.
+        self.states = TeamStates(events, self.outcomes, snapshots, clock=clock)
         self.snapshots = None if snapshots is None else SnapshotWriter(self.states, snapshots)
         self._events = events
         self._faults = faults
@@ -77,6 +94,7 @@ class Decider:
             log.error("skipping a command with a broken envelope: %s", exc)
             return "malformed"
         state = await self.states.team(partition, envelope.team_id)
+        already = envelope.command_id in state.decided
         records, after = decide_and_seal(state, envelope, presence_ttl=self.presence_ttl)
         position = None
         if records:
@@ -84,10 +102,14 @@ class Decider:
             position = await self._events.write(partition, records)
             self._faults.point(AFTER_EVENTS_ACKED)
         self.states.put(partition, envelope.team_id, after, position)
-        if not records:
-            return "no_events"
+        if not records and (already or envelope.type != RecordHeartbeat.TYPE):
+            return "no_events"  # decided before, or a timer tick that changed nothing
         if self.outcomes is not None:
-            await self.outcomes.record(outcomes_of(records, command_position(partition, offset)))
+            where = command_position(partition, offset)
+            rows = [lease_outcome(envelope, after, where)]
+            await self.outcomes.record(outcomes_of(records, where) if records else rows)
+        if not records:
+            return "accepted"
         if self.snapshots is not None:
             self.snapshots.decided(partition)
         return "rejected" if records[0]["type"] == "command.rejected" else "accepted"
@@ -163,9 +185,15 @@ def install_decider(
         async def write_snapshots() -> None:
             writer.tick()
 
-    @app.timer(interval=max(1.0, decider.presence_ttl / 3))  # type: ignore[untyped-decorator]
+    @app.timer(interval=presence_timer_interval(decider.presence_ttl))  # type: ignore[untyped-decorator]
     async def expire_presence() -> None:
         await _expire_presence(topic, decider.states, decider.presence_ttl)
+
+
+def presence_timer_interval(presence_ttl: float) -> float:
+    """How often the presence timer looks for leases that ran out: a device goes offline at most
+    this long after its TTL (each look is a scan of the loaded devices, without I/O)."""
+    return min(0.5, max(0.25, presence_ttl / 3))
 
 
 async def _expire_presence(topic: Any, states: TeamStates, presence_ttl: float) -> None:
@@ -188,11 +216,11 @@ async def _expire_presence(topic: Any, states: TeamStates, presence_ttl: float) 
 
 
 def _has_expired_device(state: TeamState, now_ms: int, ttl_ms: int) -> bool:
-    for user in state.presence.values():
-        for device in user.devices.values():
-            if device.effective != "offline" and device.last_seen_ms + ttl_ms < now_ms:
-                return True
-    return False
+    return any(
+        lease_ran_out(state, device, now_ms, ttl_ms)
+        for user in state.presence.values()
+        for device in user.devices.values()
+    )
 
 
 def _timer_command_id(team_id: str, now_ms: int) -> str:

@@ -10,6 +10,8 @@ The queue is bounded in events: the queued commands are the last ones decided, s
 `max_queued_events` of their events queued they all lie in the recovery window a restarted
 decider reads (`OUTCOME_RECOVERY_EVENTS`); a crash while the database is down loses none. When
 it is full, deciding waits for room (the partition stalls instead of stranding outcomes).
+A heartbeat accepted with no events has nothing in the log to recover its outcome from: if the
+worker dies while it is queued, it stays `pending` (its device's next heartbeat is answered).
 """
 
 from __future__ import annotations
@@ -120,4 +122,5 @@ class OutcomeWriter:
 
 
 def _events(rows: list[dict[str, Any]]) -> int:
-    return sum(len(row["events"]) for row in rows)
+    # An outcome with no events (a heartbeat's) counts as one, so that the queue stays bounded.
+    return sum(max(1, len(row["events"])) for row in rows)

@@ -13,6 +13,8 @@ from config.faults import NO_FAULTS, FaultInjected, Faults
 from db.engines import OUTCOMES_CHANNEL
 from db.tables import command_outcomes
 from schemas.text import storable
+from streams.domain import TeamState
+from streams.domain.sealing import CommandHeader
 from streams.ports import OutcomesUnavailable
 
 CHANNEL = OUTCOMES_CHANNEL
@@ -51,6 +53,23 @@ def outcome_row(
         # A command's events as stored text: a NUL they carry would make PostgreSQL refuse
         # the row, and with it every later decision of the partition.
         "events": storable(records),
+    }
+
+
+def lease_outcome(
+    command: CommandHeader, state: TeamState, command_position: str | None = None
+) -> dict[str, Any]:
+    """The outcome of a command accepted with no events (a heartbeat refreshing a lease): its
+    position is the team's seq as it was decided."""
+    return {
+        "command_id": command.command_id,
+        "team_id": command.team_id,
+        "actor": storable(command.actor),
+        "status": "accepted",
+        "reason": None,
+        "position": str(state.seq),
+        "command_position": command_position,
+        "events": [],
     }
 
 

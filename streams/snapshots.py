@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from streams.domain import TeamState
+from streams.domain import TeamState, recorded
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ class _CheckpointValue(msgspec.Struct, frozen=True):
 
 def team_entry(snapshot: TeamSnapshot) -> tuple[bytes, bytes]:
     """(key, value) of a team's snapshot."""
-    value = _TeamValue(SNAPSHOT_VERSION, snapshot.team_id, snapshot.offset, snapshot.state)
+    # Without leases: a snapshot holds what the log holds (a loader gives fresh leases anyway).
+    state = recorded(snapshot.state)
+    value = _TeamValue(SNAPSHOT_VERSION, snapshot.team_id, snapshot.offset, state)
     return TEAM_PREFIX + snapshot.team_id.encode(), msgspec.msgpack.encode(value)
 
 

@@ -5,16 +5,21 @@ snapshots, then caught up by folding the events after the offset they reflect (f
 without snapshots). The outcomes of the last commands in its log are recorded again on the way:
 a decider that died after writing a command's events but before recording its outcome left that
 command pending, and its decision is in the log (in the recovery window read before the
-snapshots' offset, when there are snapshots).
+snapshots' offset, when there are snapshots). Devices online in a restored team hold a presence
+lease from the time it was loaded (`TeamState.leases_from_ms`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec.structs import replace
 
 from streams.domain import ChainError, TeamState, apply_record
 from streams.outcome_writer import OutcomeWriter
@@ -53,8 +58,10 @@ class TeamStates:
         events: EventLog,
         outcomes: OutcomeWriter | None = None,
         snapshots: SnapshotStore | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._events = events
+        self._clock = clock
         self._outcomes = outcomes
         self._snapshots = snapshots
         self._partitions: dict[int, Partition] = {}
@@ -98,10 +105,9 @@ class TeamStates:
     def put(self, partition: int, team_id: str, state: TeamState, position: int | None) -> None:
         """Keep a team's new state; `position`: the offset after its new events, if any."""
         kept = self._partitions.setdefault(partition, Partition())
-        if kept.teams.get(team_id) is not state:
-            kept.teams[team_id] = state
+        kept.teams[team_id] = state
+        if position is not None:  # a lease refreshed alone is no reason for a new snapshot
             kept.dirty.add(team_id)
-        if position is not None:
             kept.position = max(kept.position, position)
             kept.decided_since_snapshot += 1
 
@@ -165,6 +171,9 @@ class TeamStates:
                 kept.dirty.add(team_id)
                 tail.append(record)
         kept.position = max(kept.position, restored.start)
+        # The leases the old owner kept are not in the log: online devices get one from now.
+        loaded_ms = int(self._clock() * 1000)
+        kept.teams = {t: replace(s, leases_from_ms=loaded_ms) for t, s in kept.teams.items()}
         log.info(
             "partition %d: %d teams restored (%d from snapshots, %d unreadable) and %d events "
             "folded from offset %d",

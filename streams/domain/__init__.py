@@ -28,6 +28,7 @@ from streams.domain.state import (
     Room,
     TeamState,
     UserPresence,
+    recorded,
     state_from_bytes,
     state_to_bytes,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "event_id",
     "evolve",
     "fold",
+    "recorded",
     "seal_events",
     "state_from_bytes",
     "state_to_bytes",

@@ -3,8 +3,9 @@
 Pure: no clock (the command's `received_at` is the time), no randomness, no I/O, so deciding
 the same command from the same state always gives the same events. A command already decided
 (its id is among the state's recent decisions) gives none. Every other command gives at least
-one event (a rejection is an event too), except an expiry tick that changes nothing: the
-timer's ticks are not answered to anyone.
+one event (a rejection is an event too), except an expiry tick that changes nothing (the
+timer's ticks are not answered to anyone) and a heartbeat that changes nothing a person sees
+(it refreshes a lease, `presence.heard`, and is answered `accepted` with no events).
 """
 
 from __future__ import annotations

@@ -2,9 +2,11 @@
 
 `decide_and_seal` is what the decider calls per command (a typed `Command`, or the
 `CommandEnvelope` it decoded from the commands topic once): it returns the records to
-append (in order, already hashed and chained) and the state that follows from them. Store that
-state only after the broker acknowledged the records; a crash in between re-decides the command
-from the old state, which gives byte-identical records for consumers to skip by `(team_id, seq)`.
+append (in order, already hashed and chained) and the state that follows from them (for a
+heartbeat, also its refreshed lease, which no record holds: it often comes with no records).
+Store that state only after the broker acknowledged the records; a crash in between re-decides
+the command from the old state, which gives byte-identical records for consumers to skip by
+`(team_id, seq)`.
 
 Everything in a record follows from the command and the state: `seq` continues the state's,
 `prev_hash` chains from its last hash, `event_id` is a UUID 5 of team, command and index,
@@ -21,7 +23,7 @@ from typing import Any, Protocol
 from msgspec.structs import replace
 
 from schemas.clock import TIME_PATTERN, parse_millis
-from schemas.commands import Command, CommandEnvelope
+from schemas.commands import Command, CommandEnvelope, RecordHeartbeat
 from schemas.envelope import compute_hash, seal
 from schemas.events import CommandRejected, Event, RejectionReason
 from schemas.mapper import (
@@ -33,6 +35,7 @@ from schemas.mapper import (
 )
 from streams.domain.decide import DEFAULT_PRESENCE_TTL, decide
 from streams.domain.evolve import evolve
+from streams.domain.presence import heard
 from streams.domain.state import TeamState
 
 #: Namespace of the UUID 5 event ids (fixed forever: changing it changes every record).
@@ -100,6 +103,9 @@ def _decide_typed(
         # It becomes occurred_at, which the contract fixes to this one shape.
         raise MalformedEnvelope(f"received_at {command.received_at!r} is not {TIME_PATTERN}")
     records, after = seal_events(state, command, decide(state, command, presence_ttl=presence_ttl))
+    if isinstance(command.data, RecordHeartbeat):  # the one change no event records
+        now_ms = parse_millis(command.received_at)
+        after = heard(after, command.actor, command.data.device_id, now_ms)
     return records, after
 
 

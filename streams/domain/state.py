@@ -1,4 +1,8 @@
-"""What a team's decider knows: the fold of the team's events (plus heartbeat times).
+"""What a team's decider knows: the fold of the team's events, plus presence leases.
+
+Leases (`Device.heard_ms`, `TeamState.leases_from_ms`) are the only part the log does not
+record: heartbeats refresh them without an event. `recorded(state)` is the state without them,
+which is what folding the log gives.
 
 `TeamState` is immutable: `evolve` and the deciders build a new one, copying only the parts
 they change. It is a msgspec Struct, so it stores as JSON or MessagePack
@@ -20,11 +24,12 @@ DEVICE_RETENTION_MS = 24 * 3600 * 1000
 
 
 class Device(msgspec.Struct, frozen=True):
-    """One device of a member: the status last set on it, and when it was last heard."""
+    """One device of a member: the status last set on it, when the log last saw it, its lease."""
 
     status: PresenceStatus  # as set; `available` for a device only ever heard by heartbeat
-    last_seen_ms: int
+    last_seen_ms: int  # as recorded: its last presence change (an expiry: when last heard)
     expired: bool = False  # heartbeats stopped for the TTL: offline until the next one
+    heard_ms: int = 0  # its last heartbeat since the state was restored (not in the log)
 
     @property
     def effective(self) -> PresenceStatus:
@@ -67,6 +72,27 @@ class TeamState(msgspec.Struct, frozen=True):
     rooms: dict[str, Room] = msgspec.field(default_factory=dict)  # call -> room not released
     presence: dict[str, UserPresence] = msgspec.field(default_factory=dict)
     decided: DecidedIds = msgspec.field(default_factory=DecidedIds)
+    # When the state was restored (not in the log): devices online then hold a lease from then.
+    leases_from_ms: int = 0
+
+
+def recorded(state: TeamState) -> TeamState:
+    """The state as the log records it: without leases (what `fold` gives)."""
+    if not state.leases_from_ms and not any(
+        device.heard_ms for user in state.presence.values() for device in user.devices.values()
+    ):
+        return state
+    presence = {
+        user_id: msgspec.structs.replace(
+            user,
+            devices={
+                key: msgspec.structs.replace(device, heard_ms=0)
+                for key, device in user.devices.items()
+            },
+        )
+        for user_id, user in state.presence.items()
+    }
+    return msgspec.structs.replace(state, presence=presence, leases_from_ms=0)
 
 
 def remember_ended(ended: tuple[str, ...], call_id: str) -> tuple[str, ...]:

@@ -7,11 +7,24 @@ from typing import Any
 import pytest
 
 from config.faults import FaultInjected, Faults
-from schemas.commands import CommandPayload, ExpirePresence, JoinCall, StartCall
+from schemas.clock import parse_time
+from schemas.commands import (
+    CommandPayload,
+    ExpirePresence,
+    JoinCall,
+    RecordHeartbeat,
+    SetPresence,
+    StartCall,
+)
 from schemas.mapper import MAPPER
-from streams.decider import AFTER_EVENTS_ACKED, BEFORE_EVENTS_WRITTEN, Decider
+from streams.decider import (
+    AFTER_EVENTS_ACKED,
+    BEFORE_EVENTS_WRITTEN,
+    Decider,
+    presence_timer_interval,
+)
 from streams.domain import fold
-from streams.domain.testing import TEAM, command
+from streams.domain.testing import TEAM, at_time, command
 from streams.event_log import InMemoryEventLog
 from streams.outcomes import InMemoryOutcomeRecorder
 
@@ -50,9 +63,15 @@ def outcomes(log: InMemoryEventLog) -> WatchedOutcomes:
     return WatchedOutcomes(log)
 
 
-def decider_of(log: InMemoryEventLog, outcomes: WatchedOutcomes, faults: str = "") -> Decider:
-    """A decider as a (re)started worker has one: its states are rebuilt from the log."""
-    return Decider(log, outcomes, presence_ttl=30, faults=Faults.parse(faults))
+def decider_of(
+    log: InMemoryEventLog, outcomes: WatchedOutcomes, faults: str = "", started_at: float = 0
+) -> Decider:
+    """A decider as a (re)started worker has one (`started_at` seconds after BASE_TIME): its
+    states are rebuilt from the log."""
+    started = parse_time(at_time(started_at)).timestamp()
+    return Decider(
+        log, outcomes, presence_ttl=30, faults=Faults.parse(faults), clock=lambda: started
+    )
 
 
 async def test_a_command_is_decided_into_the_log_and_its_outcome(
@@ -145,3 +164,71 @@ async def test_a_crash_before_the_write_leaves_the_command_to_be_decided_again(
 
     assert await decider_of(log, outcomes).decide(PARTITION, 0, START) == "accepted"
     assert [r["causation_id"] for r in log.records(PARTITION)] == ["start"]
+
+
+async def test_a_heartbeat_that_changes_nothing_seen_is_accepted_with_no_events(
+    log: InMemoryEventLog, outcomes: WatchedOutcomes
+) -> None:
+    decider = decider_of(log, outcomes)
+    first = raw("ann", RecordHeartbeat(device_id="d1"), "beat-1", at=0)
+    again = raw("ann", RecordHeartbeat(device_id="d1"), "beat-2", at=10)
+
+    assert await decider.decide(PARTITION, 0, first) == "accepted"  # first heard: seen
+    assert await decider.decide(PARTITION, 1, again) == "accepted"
+
+    assert [r["causation_id"] for r in log.records(PARTITION)] == ["beat-1"]
+    assert outcomes.rows["beat-2"] == {
+        "command_id": "beat-2",
+        "team_id": TEAM,
+        "actor": "ann",
+        "status": "accepted",
+        "reason": None,
+        "position": "1",  # the team's seq as it was decided
+        "command_position": f"c{PARTITION}.1",
+        "events": [],
+    }
+    # Redelivered (after a crash before its offset was committed): the same answer, once more.
+    assert await decider_of(log, outcomes).decide(PARTITION, 1, again) == "accepted"
+    assert outcomes.rows["beat-2"]["events"] == [] and len(log.records(PARTITION)) == 1
+    # A redelivered heartbeat that did record an event is found decided, as any command.
+    assert await decider_of(log, outcomes).decide(PARTITION, 0, first) == "no_events"
+
+
+async def test_the_lease_a_heartbeat_refreshed_keeps_the_device_online_past_its_last_event(
+    log: InMemoryEventLog, outcomes: WatchedOutcomes
+) -> None:
+    decider = decider_of(log, outcomes)
+    await decider.decide(PARTITION, 0, raw("ann", SetPresence(status="busy", device_id="d1"), "s"))
+    await decider.decide(PARTITION, 1, raw("ann", RecordHeartbeat(device_id="d1"), "b", at=25))
+
+    assert await decider.decide(PARTITION, 2, raw("timer", ExpirePresence(), "t1", at=50)) == (
+        "no_events"
+    )
+    assert await decider.decide(PARTITION, 3, raw("timer", ExpirePresence(), "t2", at=56)) == (
+        "accepted"
+    )
+    (expiry,) = [r for r in log.records(PARTITION) if r["causation_id"] == "t2"]
+    assert expiry["data"]["devices"][0]["last_seen"] == at_time(25)  # its last heartbeat
+
+
+async def test_a_restarted_decider_gives_online_devices_a_lease_from_when_it_loaded(
+    log: InMemoryEventLog, outcomes: WatchedOutcomes
+) -> None:
+    set_ = raw("ann", SetPresence(status="busy", device_id="d1"), "s")
+    await decider_of(log, outcomes).decide(PARTITION, 0, set_)
+
+    restarted = decider_of(log, outcomes, started_at=100)  # heartbeats since 0 died with the old
+    assert await restarted.decide(PARTITION, 1, raw("timer", ExpirePresence(), "t1", at=125)) == (
+        "no_events"
+    )
+    assert await restarted.decide(PARTITION, 2, raw("timer", ExpirePresence(), "t2", at=131)) == (
+        "accepted"
+    )
+    (expiry,) = [r for r in log.records(PARTITION) if r["causation_id"] == "t2"]
+    assert expiry["data"]["status"] == "offline"
+
+
+def test_the_presence_timer_looks_twice_a_second_or_more_often_for_a_short_ttl() -> None:
+    assert presence_timer_interval(30) == 0.5
+    assert presence_timer_interval(1.2) == pytest.approx(0.4)
+    assert presence_timer_interval(0.1) == 0.25

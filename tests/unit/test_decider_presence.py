@@ -9,7 +9,7 @@ from schemas.clock import parse_millis
 from schemas.commands import ExpirePresence, RecordHeartbeat, SetPresence
 from schemas.events import DeviceStatus, PresenceChanged
 from schemas.fields import PresenceStatus
-from streams.domain import TeamState, aggregate, decide_and_seal, fold
+from streams.domain import TeamState, aggregate, decide_and_seal, fold, recorded
 from streams.domain.state import DEVICE_RETENTION_MS, Device
 from streams.domain.testing import at_time, command, given, when
 
@@ -90,22 +90,65 @@ def test_a_heartbeat_from_a_new_device_makes_it_available() -> None:
     ]
 
 
-def test_a_heartbeat_from_a_present_device_records_its_time_and_keeps_it_alive() -> None:
-    state = given(command("alice", set_("busy"), at=0))
+def test_a_heartbeat_from_a_present_device_records_nothing_and_keeps_it_alive() -> None:
+    before = given(command("alice", set_("busy"), at=0))
 
-    events, state = when(state, command("alice", beat(), at=25))
-    assert events == [
-        PresenceChanged(
-            user_id="alice",
-            status="busy",
-            devices=[device("d1", "busy", 25)],
-            last_seen=at_time(25),
-            device_id="d1",
-        )
-    ]
+    records, state = decide_and_seal(before, command("alice", beat(), at=25))
+    assert records == []
+    assert state.presence["alice"].devices["d1"].heard_ms == parse_millis(at_time(25))
+    assert recorded(state) == before  # the lease is all that changed
 
     expired, _ = when(state, command("timer", TICK, at=50), presence_ttl=30)
     assert expired == []  # heard at 25, so not stale at 50 with a 30 s TTL
+
+
+def test_a_device_whose_heartbeats_stop_expires_as_last_seen_at_its_last_heartbeat() -> None:
+    state = given(command("alice", set_("busy"), at=0), command("alice", beat(), at=25))
+
+    events, after = when(state, command("timer", TICK, at=56), presence_ttl=30)
+
+    assert events == [
+        PresenceChanged(
+            user_id="alice",
+            status="offline",
+            devices=[device("d1", "offline", 25)],
+            last_seen=at_time(25),
+            device_id=None,
+        )
+    ]
+    assert after.presence["alice"].devices["d1"].expired
+
+
+def test_a_late_heartbeat_does_not_move_the_lease_back() -> None:
+    state = given(command("alice", set_("busy"), at=0), command("alice", beat(), at=25))
+
+    records, after = decide_and_seal(state, command("alice", beat(), at=10))
+
+    assert records == [] and after.presence["alice"].devices["d1"].heard_ms == parse_millis(
+        at_time(25)
+    )
+
+
+def test_a_restored_state_gives_online_devices_a_lease_from_when_it_was_loaded() -> None:
+    state = given(command("alice", set_("busy"), at=0), command("bob", set_("away"), at=0))
+    restored = msgspec.structs.replace(recorded(state), leases_from_ms=parse_millis(at_time(100)))
+
+    assert when(restored, command("timer", TICK, at=120), presence_ttl=30)[0] == []
+    events, _ = when(restored, command("timer", TICK, at=131), presence_ttl=30)
+    assert [(e.user_id, e.status) for e in events if isinstance(e, PresenceChanged)] == [
+        ("alice", "offline"),
+        ("bob", "offline"),
+    ]
+    # Last seen as the log knows it: the restart is not a sighting.
+    assert events[0].last_seen == at_time(0)  # type: ignore[union-attr]
+
+
+def test_a_restored_lease_does_not_revive_an_expired_device() -> None:
+    state = given(command("alice", set_("busy"), at=0), command("timer", TICK, at=31))
+    restored = msgspec.structs.replace(state, leases_from_ms=parse_millis(at_time(100)))
+
+    assert restored.presence["alice"].devices["d1"].expired
+    assert when(restored, command("timer", TICK, at=101))[0] == []
 
 
 def test_a_device_unheard_for_the_ttl_goes_offline() -> None:
@@ -182,11 +225,16 @@ def test_a_heartbeat_brings_an_expired_device_back_with_its_last_status() -> Non
 
 
 def test_a_copy_of_an_old_heartbeat_does_not_revive_an_expired_device() -> None:
-    state = given(command("alice", beat(), at=0), command("timer", TICK, at=31))
+    state = given(
+        command("alice", beat(), at=0),
+        command("alice", beat(), at=20),
+        command("timer", TICK, at=51),
+    )
+    assert state.presence["alice"].devices["d1"].last_seen_ms == parse_millis(at_time(20))
 
-    events, after = when(state, command("alice", beat(), at=0))
+    records, after = decide_and_seal(state, command("alice", beat(), at=20))
 
-    assert [e.status for e in events if isinstance(e, PresenceChanged)] == ["offline"]
+    assert records == []
     assert after.presence["alice"].devices["d1"].expired
 
 
@@ -194,7 +242,7 @@ def test_a_device_set_offline_stays_offline_through_heartbeats_and_ticks() -> No
     state = given(command("alice", set_("offline"), at=0))
 
     beats, _ = when(state, command("alice", beat(), at=5))
-    assert [e.status for e in beats if isinstance(e, PresenceChanged)] == ["offline"]
+    assert beats == []
     assert when(state, command("timer", TICK, at=100))[0] == []
 
 
@@ -240,7 +288,7 @@ def test_folding_the_records_gives_the_decider_state() -> None:
         new_records, state = decide_and_seal(state, each)
         records += new_records
 
-    assert fold(records) == state
+    assert fold(records) == recorded(state)
     pc = state.presence["alice"].devices["pc"]
     assert (pc.status, pc.expired) == ("busy", False)
     assert state.presence["bob"].devices["tab"].expired
@@ -252,6 +300,6 @@ def test_a_reported_region_is_passed_on_and_absent_when_not_reported() -> None:
     assert [e.region for e in events if isinstance(e, PresenceChanged)] == ["eu-west"]
     (sealed,), _ = decide_and_seal(state, command("alice", set_("busy"), at=2))
     assert "region" not in sealed["data"]  # absent, not null: records without it stay as they were
-    (beat_event,), _ = when(state, command("alice", beat(), at=3))
+    (beat_event,), _ = when(state, command("alice", beat("d2"), at=3))
     assert isinstance(beat_event, PresenceChanged)
     assert beat_event.region is msgspec.UNSET

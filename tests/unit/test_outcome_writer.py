@@ -82,3 +82,21 @@ async def test_a_full_queue_holds_the_decider_until_the_store_takes_it() -> None
     await asyncio.wait_for(blocked, 5)
     assert await outcomes.drain(5)
     assert {row["team_id"] for row in store.rows.values()} == {"a", "b", "c"}
+
+
+async def test_outcomes_without_events_count_against_the_queue_bound() -> None:
+    store = FlakyOutcomes()
+    store.down = True
+    outcomes = writer(store, max_queued_events=2)
+    eventless = [{**rows(team)[0], "events": []} for team in "abc"]  # heartbeats' outcomes
+    await outcomes.record([eventless[0]])
+    await outcomes.record([eventless[1]])
+
+    blocked = asyncio.ensure_future(outcomes.record([eventless[2]]))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(blocked), 0.1)
+
+    store.down = False
+    await asyncio.wait_for(blocked, 5)
+    assert await outcomes.drain(5)
+    assert len(store.rows) == 3
