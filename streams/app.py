@@ -47,10 +47,14 @@ def create_worker_app(settings: Settings) -> faust.App:
 
 
 def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
+    # Faust keeps a folder per app (by default `<id>-data` in the working directory); it must exist.
+    datadir = settings.data_dir / "faust" / settings.worker_id
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
         settings.worker_id,
         broker=f"kafka://{bootstrap}",
         store="memory://",
+        datadir=str(datadir),
         autodiscover=False,
         topic_partitions=settings.partitions,
         topic_allow_declare=False,
