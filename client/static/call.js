@@ -24,6 +24,7 @@ export class CallPanel {
     this.muted = false;
     this.microphone = null;
     this.noRoomTimer = null;
+    this.awaitingSelf = false; // entered a call whose live view does not list us yet
     $("mute").addEventListener("click", () => this.toggleMute());
     $("leave").addEventListener("click", () => this.command($("leave"), "leave", {}, true));
     $("end").addEventListener("click", () => this.command($("end"), "end", {}, true));
@@ -105,6 +106,9 @@ export class CallPanel {
   enter(callId) {
     this.callId = callId;
     this.muted = false;
+    // The command is decided, but the live view may not show us in the call yet: until it
+    // does, our absence from its participants means "not projected yet", not "left".
+    this.awaitingSelf = true;
     this.update();
   }
 
@@ -117,7 +121,9 @@ export class CallPanel {
   update() {
     const call = this.myCall();
     const inIt = call && call.state === "active" && call.participants.some((p) => p.user_id === this.me());
-    if (this.callId && call && !inIt) {
+    if (inIt) this.awaitingSelf = false;
+    const notYetShown = this.awaitingSelf && call && call.state === "active";
+    if (this.callId && call && !inIt && !notYetShown) {
       this.showMessage(call.state === "ended" ? "The call has ended." : "You left the call.");
       this.leaveLocally();
     }
