@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 
 from admin.auth import operator_route
 from admin.state import admin_state
-from commands.outcomes import load_outcome, outcome_body
+from db.outcomes import load_outcome, outcome_body
+from db.readmodels import calls_of, presence_of, team_position
 from db.snapshots import snapshot
 from db.tables import memberships, teams, users
-from queries.reads import calls_of, presence_of, team_position
 from web.errors import Problem
 from web.paths import path_uuid
 

@@ -16,9 +16,9 @@ from starlette.routing import Route
 
 from auth.memberships import role_in_team, team_of_call
 from commands import idempotency
-from commands.outcomes import load_outcome, outcome_body
 from commands.publisher import AppendOutcomeUnknown, KafkaUnavailable
 from commands.state import commands_state
+from db.outcomes import load_outcome, outcome_body
 from db.tables import call_directory, memberships
 from schemas import bodies
 from schemas.clock import format_time

@@ -14,14 +14,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from db.readmodels import calls_of, presence_of, team_position
 from db.snapshots import snapshot
 from queries.hub import ChangeHub, Subscriber
-from queries.reads import (
-    calls_of,
-    ensure_member_cached,
-    presence_of,
-    team_position,
-)
+from queries.reads import ensure_member_cached
 from queries.state import queries_state
 from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -11,8 +9,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.memberships import role_in_team, team_of_call
+from db.readmodels import calls_of, presence_of, team_position
 from db.snapshots import snapshot
-from db.tables import rm_calls, rm_members, rm_positions
+from db.tables import rm_calls
 from queries.positions import wait_for_position
 from queries.state import QueriesState, queries_state
 from web.auth import caller
@@ -32,30 +31,6 @@ async def ensure_member_cached(state: QueriesState, team_id: str, user_id: str) 
         return
     async with state.engine.connect() as conn:
         state.members[team_id, user_id] = await role_in_team(conn, team_id, user_id)
-
-
-async def team_position(conn: AsyncConnection, team_id: str) -> int:
-    seq = (
-        await conn.execute(sa.select(rm_positions.c.seq).where(rm_positions.c.team_id == team_id))
-    ).scalar()
-    return int(seq or 0)
-
-
-async def presence_of(conn: AsyncConnection, team_id: str) -> dict[str, Any]:
-    rows = await conn.execute(
-        sa.select(rm_members.c.body)
-        .where(rm_members.c.team_id == team_id)
-        .order_by(rm_members.c.user_id)
-    )
-    return {"members": [row.body for row in rows]}
-
-
-async def calls_of(conn: AsyncConnection, team_id: str, state: str | None) -> list[Any]:
-    query = sa.select(rm_calls.c.body).where(rm_calls.c.team_id == team_id)
-    if state is not None:
-        query = query.where(rm_calls.c.state == state)
-    rows = await conn.execute(query.order_by(rm_calls.c.started_at, rm_calls.c.call_id))
-    return [row.body for row in rows]
 
 
 async def _authorised_team(request: Request) -> str:

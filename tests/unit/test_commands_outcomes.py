@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from commands.outcomes import OutcomeWaiter, load_decided, outcome_body
+from commands.outcomes import OutcomeWaiter, load_decided
+from db.outcomes import outcome_body
 from tests.fakedb import ScriptedEngine, row
 
 DATABASE = "postgresql+psycopg://chorus:secret@localhost:5432/chorus"
