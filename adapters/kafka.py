@@ -23,6 +23,14 @@ SNAPSHOTS_CONFIG = {
     "segment.ms": str(3600 * 1000),
     "max.message.bytes": str(8 * 1024 * 1024),
 }
+# Events are the system of record: kept forever, never compacted away, and stored compressed
+# (the broker writes zstd whatever codec a producer used; bench/compression.py measures it).
+EVENTS_CONFIG = {
+    "retention.ms": "-1",
+    "retention.bytes": "-1",
+    "cleanup.policy": "delete",
+    "compression.type": "zstd",
+}
 # librdkafka logs every refused connection to stderr; a probe reports failure by its result.
 QUIET = {"log_level": 0}
 
@@ -88,11 +96,9 @@ def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
 
 def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
     commands = {"retention.ms": str(COMMANDS_RETENTION_MS), "cleanup.policy": "delete"}
-    # Events are the system of record: kept forever, never compacted away.
-    events = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
     return [
         NewTopic(topics.commands, partitions, 1, config=commands),
-        NewTopic(topics.events, partitions, 1, config=events),
+        NewTopic(topics.events, partitions, 1, config=EVENTS_CONFIG),
         # The decider's changelog: a snapshot lives in the partition number of its events.
         NewTopic(topics.decider_snapshots, partitions, 1, config=SNAPSHOTS_CONFIG),
         # Heartbeats: only each node's latest matters; one partition keeps them in one order.

@@ -189,3 +189,21 @@ rm_changes = sa.Table(
 
 #: The read-model tables, in the order writers lock them (positions first).
 READ_MODELS = (rm_positions, rm_members, rm_calls, rm_changes)
+
+# Quarantine (revision 0006).
+
+# Written by the worker's projector (streams/projector.py), in the transaction that moves the
+# team's position past the event: one row per event record the read-model tables refused.
+# `record` is the record exactly as read from the log; text is stored through schemas/text.py.
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("team_id", UUID, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("event_id", sa.Text, nullable=True),
+    sa.Column("type", sa.Text, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("record", sa.LargeBinary, nullable=False),
+    _created_at("quarantined_at"),
+    sa.PrimaryKeyConstraint("team_id", "seq", name="quarantine_pkey"),
+)

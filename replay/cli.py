@@ -196,7 +196,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_report(report: VerifyReport, *, compared: bool) -> None:
-    for line in [*report.problems, *map(str, report.differences)]:
+    for line in [*report.problems, *map(str, report.differences), *report.quarantined]:
         print(line)
     for note in report.notes:
         print(f"note: {note}")
@@ -204,6 +204,7 @@ def _print_report(report: VerifyReport, *, compared: bool) -> None:
     found = f"{len(report.problems)} chain problems"
     if compared:
         found += f", {len(report.differences)} differences from the live read models"
+        found += f", {len(report.quarantined)} quarantined records"
     print(f"{'ok' if report.ok else 'FAILED'}: {checked} checked; {found}", flush=True)
 
 

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.engines import make_engine
 from db.snapshots import snapshot_sync
-from db.tables import rm_calls, rm_members, rm_positions
+from db.tables import quarantine, rm_calls, rm_members, rm_positions
 from replay.bounds import ReplayError
 from replay.diff import Snapshot
 
@@ -54,6 +54,30 @@ def read_positions(url: str, team_ids: Iterable[str]) -> dict[str, int]:
     finally:
         engine.dispose()
     return {team: found.get(team, 0) for team in wanted}
+
+
+def read_quarantine(url: str, team_id: str | None) -> list[str]:
+    """One line per quarantined record (of the team, or of all), in team and seq order."""
+    engine = make_engine(url)
+    query = sa.select(
+        sa.cast(quarantine.c.team_id, sa.Text).label("team_id"),
+        quarantine.c.seq,
+        quarantine.c.type,
+        quarantine.c.event_id,
+        quarantine.c.reason,
+    ).order_by(quarantine.c.team_id, quarantine.c.seq)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(_of_team(query, team_id)).all()
+    except OperationalError as exc:
+        raise ReplayError(f"the database at {_where(url)} is unreachable") from exc
+    finally:
+        engine.dispose()
+    return [
+        f"team {row.team_id}: seq {row.seq} ({row.type or '?'}, event {row.event_id or '?'}) "
+        f"is quarantined: {row.reason}"
+        for row in rows
+    ]
 
 
 def _read(conn: sa.Connection, team_id: str | None) -> dict[str, Snapshot]:

@@ -28,8 +28,11 @@ class KafkaEventLog:
         if not records:
             return None
         if self._producer is None:
+            # zstd, as the topic stores it: the broker then keeps the batch as written.
             self._producer = AsyncProducer(
-                self._bootstrap, "event-writer", **{"message.timeout.ms": 30000}
+                self._bootstrap,
+                "event-writer",
+                **{"message.timeout.ms": 30000, "compression.type": "zstd"},
             )
         producer = self._producer
         sent = [

@@ -4,7 +4,8 @@ Per event record, in the order of its partition:
 1. project it onto the team's view, kept in memory (loaded from PostgreSQL on first use);
 2. if the position moved, write the rows it changed, its change and the new position in one
    transaction, guarded by the stored position (`projection_store.save`);
-   (an event whose changes the tables refuse is quarantined: only the position moves);
+   (an event whose changes the tables refuse is quarantined: the position moves and the record
+   is kept in the `quarantine` table, in one transaction);
 3. let Faust commit the offset, which it does only after the agent took the next record, so
    always after the write committed.
 A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
@@ -24,10 +25,13 @@ from typing import Any, TypeVar
 import faust
 from msgspec.structs import replace
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from db.tables import quarantine
 from schemas.envelope import record_or_none
+from schemas.text import storable as storable_text
 from streams.projection import Change, TeamView, project, record_key, without_settled_calls
 from streams.readmodels.store import load_view, save, storable, table_generation
 
@@ -59,13 +63,14 @@ class Projector:
             after, changes = project(view, record)
             outcome = "applied"
             written = await self._write(view, after, changes)
-            if written is None:
-                # The tables refuse what the event changes: set it aside (`chorus replay
-                # verify` shows the team's difference) and move the position, so the team's
-                # next events still project.
+            if isinstance(written, str):
+                # The tables refuse what the event changes: keep it aside (`chorus replay
+                # verify` names it) and move the position, so the team's next events still
+                # project.
                 after, outcome = replace(view, seq=seq), "quarantined"
-                written = await self._write(view, after, [])
-                if written is None:
+                kept = _quarantined(record, raw, team_id, seq, written)
+                written = await self._write(view, after, [], kept)
+                if isinstance(written, str):
                     return "failed"
             if written:
                 self._views.setdefault(partition, {})[team_id] = without_settled_calls(after)
@@ -93,17 +98,64 @@ class Projector:
             generation = table_generation(conn)
             return generation, load_view(conn, team_id, settled_calls=False)
 
-    async def _write(self, before: TeamView, after: TeamView, changes: list[Change]) -> bool | None:
-        """True if written, False if the guard refused it, None if the database refused it."""
+    async def _write(
+        self,
+        before: TeamView,
+        after: TeamView,
+        changes: list[Change],
+        kept: dict[str, Any] | None = None,
+    ) -> bool | str:
+        """True if written, False if the guard refused it, the reason if the database refused it.
+
+        `kept` (a quarantine row) is inserted in the same transaction, if the step is written.
+        """
         try:
-            return await _patiently(lambda: asyncio.to_thread(self._save, before, after, changes))
+            return await _patiently(
+                lambda: asyncio.to_thread(self._save, before, after, changes, kept)
+            )
         except DBAPIError as exc:  # data the tables cannot hold: nothing to retry
             log.error("read models: %s seq %d not stored: %s", after.team_id, after.seq, exc)
-            return None
+            return _reason(exc)
 
-    def _save(self, before: TeamView, after: TeamView, changes: list[Change]) -> bool:
+    def _save(
+        self,
+        before: TeamView,
+        after: TeamView,
+        changes: list[Change],
+        kept: dict[str, Any] | None,
+    ) -> bool:
         with self._engine.begin() as conn:
-            return save(conn, before, after, changes, generation=self._generation)
+            written = save(conn, before, after, changes, generation=self._generation)
+            if written and kept is not None:
+                _keep(conn, kept)
+            return written
+
+
+def _reason(exc: DBAPIError) -> str:
+    """The database's own message (its first line), storable as text."""
+    message = str(exc.orig) if exc.orig is not None else str(exc)
+    return str(storable_text(message.strip().splitlines()[0] if message.strip() else "refused"))
+
+
+def _quarantined(
+    record: dict[str, Any], raw: bytes, team_id: str, seq: int, reason: str
+) -> dict[str, Any]:
+    """The quarantine row of a record the read-model tables refused."""
+    event_id, kind = record.get("event_id"), record.get("type")
+    log.error("read models: quarantined %s seq %d (%s): %s", team_id, seq, kind, reason)
+    return {
+        "team_id": team_id,
+        "seq": seq,
+        "event_id": storable_text(event_id) if isinstance(event_id, str) else None,
+        "type": storable_text(kind) if isinstance(kind, str) else None,
+        "reason": reason,
+        "record": raw,
+    }
+
+
+def _keep(conn: Connection, row: dict[str, Any]) -> None:
+    # Kept once: a record set aside again (after a rebuild moved the position back) is the same.
+    conn.execute(insert(quarantine).values(**row).on_conflict_do_nothing())
 
 
 async def _patiently(attempt: Callable[[], Awaitable[T]]) -> T:

@@ -1,4 +1,5 @@
-"""Records any producer may write: a NUL in the log, every Kafka codec, a projector stuck behind.
+"""Records any producer may write: a NUL in the log, every Kafka codec, a projector stuck behind,
+a record the read-model tables refuse (quarantined).
 
 Records are produced straight to the topics with confluent-kafka, as another producer (or a
 mirror that recompresses) would write them, keyed and partitioned as Chorus writes them.
@@ -15,8 +16,11 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from confluent_kafka import Producer
 
+from db.engines import make_engine
+from db.tables import quarantine
 from schemas.clock import format_time
 from schemas.commands import Command, CommandPayload, SetPresence, StartCall
 from schemas.envelope import record_to_bytes
@@ -207,3 +211,44 @@ def test_verify_fails_when_a_read_model_stays_behind_its_log(stack: ChorusStack)
     ) in verified.stdout
     assert verified.stdout.splitlines()[-1].startswith("FAILED: ")
     assert time.monotonic() - started < 60
+
+
+def test_a_record_the_tables_refuse_is_quarantined_named_and_the_team_goes_on(
+    stack: ChorusStack, member: tuple[Client, str]
+) -> None:
+    alice, team = member
+    assert alice.user_id is not None
+    # Another producer's command: an id is any short text to the decider, but no UUID to the
+    # read-model tables, which refuse the call it starts.
+    command_id, value = raw_command(team, alice.user_id, StartCall(call_id="not-a-uuid", topic="t"))
+    produce(stack, stack.topics.commands, [(team, value)], "none")
+    decided = outcome(alice, command_id)
+    assert decided["status"] == "accepted"
+    refused_seq = int(decided["events"][0]["seq"])
+
+    after = alice.post(
+        f"/v1/teams/{team}/presence", {"status": "busy", "device_id": "d"}, Prefer="wait=10"
+    )
+    assert after.status_code == 200, after.text
+    projected(stack, {team: int(after.json()["position"])})
+    assert stored(stack.database_url).members[(team, alice.user_id)]["status"] == "busy"
+
+    engine = make_engine(stack.database_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(quarantine)).mappings().all()
+    finally:
+        engine.dispose()
+    assert [(r["team_id"], r["seq"], r["type"]) for r in rows] == [
+        (team, refused_seq, "call.started")
+    ]
+    assert "not-a-uuid" in rows[0]["reason"]
+    assert orjson.loads(rows[0]["record"])["data"]["call_id"] == "not-a-uuid"
+
+    verified = replay(stack, "verify")
+    assert verified.returncode == 1, verified.stdout + verified.stderr
+    assert (
+        f"team {team}: seq {refused_seq} (call.started, event {rows[0]['event_id']}) "
+        "is quarantined: "
+    ) in verified.stdout
+    assert verified.stdout.splitlines()[-1].startswith("FAILED: ")
