@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from admin.auth import operator_route
 from admin.state import admin_state
 from db.outcomes import load_outcome, outcome_body
-from db.readmodels import calls_of, presence_of, team_position
+from db.readmodels import CALL_STATES, calls_answer, presence_answer
 from db.snapshots import snapshot
 from db.tables import memberships, teams, users
 from web.errors import Problem
@@ -124,21 +124,19 @@ async def get_presence(request: Request) -> Response:
     team_id = path_uuid(request, "team_id")
     async with snapshot(admin_state(request).engine) as conn:
         await _team(conn, team_id)
-        position = await team_position(conn, team_id)
-        body = await presence_of(conn, team_id)
-    return JSONResponse({"position": str(position), **body})
+        answer = await presence_answer(conn, team_id)
+    return JSONResponse(answer)
 
 
 async def get_calls(request: Request) -> Response:
     state = request.query_params.get("state")
-    if state not in (None, "active", "ended"):
+    if state is not None and state not in CALL_STATES:
         raise Problem(422, "invalid_query", "state must be 'active' or 'ended'")
     team_id = path_uuid(request, "team_id")
     async with snapshot(admin_state(request).engine) as conn:
         await _team(conn, team_id)
-        position = await team_position(conn, team_id)
-        calls = await calls_of(conn, team_id, state)
-    return JSONResponse({"position": str(position), "calls": calls})
+        answer = await calls_answer(conn, team_id, state)
+    return JSONResponse(answer)
 
 
 async def get_command(request: Request) -> Response:

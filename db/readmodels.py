@@ -32,3 +32,19 @@ async def calls_of(conn: AsyncConnection, team_id: str, state: str | None) -> li
         query = query.where(rm_calls.c.state == state)
     rows = await conn.execute(query.order_by(rm_calls.c.started_at, rm_calls.c.call_id))
     return [row.body for row in rows]
+
+
+#: The values of a calls read's `?state=` filter (None: every call).
+CALL_STATES = ("active", "ended")
+
+
+async def presence_answer(conn: AsyncConnection, team_id: str) -> dict[str, Any]:
+    """The presence read model as the contract answers it: its position and the members."""
+    position = await team_position(conn, team_id)
+    return {"position": str(position), **await presence_of(conn, team_id)}
+
+
+async def calls_answer(conn: AsyncConnection, team_id: str, state: str | None) -> dict[str, Any]:
+    """The calls read model as the contract answers it: its position and the calls."""
+    position = await team_position(conn, team_id)
+    return {"position": str(position), "calls": await calls_of(conn, team_id, state)}

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from auth.memberships import role_in_team, team_of_call
-from db.readmodels import calls_of, presence_of, team_position
+from db.readmodels import CALL_STATES, calls_answer, presence_answer
 from db.snapshots import snapshot
 from db.tables import rm_calls
 from queries.positions import wait_for_position
@@ -45,21 +45,19 @@ async def get_presence(request: Request) -> Response:
     team_id = await _authorised_team(request)
     engine = queries_state(request).engine
     async with snapshot(engine) as conn:
-        position = await team_position(conn, team_id)
-        body = await presence_of(conn, team_id)
-    return JSONResponse({"position": str(position), **body})
+        answer = await presence_answer(conn, team_id)
+    return JSONResponse(answer)
 
 
 async def get_calls(request: Request) -> Response:
     state = request.query_params.get("state")
-    if state not in (None, "active", "ended"):
+    if state is not None and state not in CALL_STATES:
         raise Problem(422, "invalid_query", "state must be 'active' or 'ended'")
     team_id = await _authorised_team(request)
     engine = queries_state(request).engine
     async with snapshot(engine) as conn:
-        position = await team_position(conn, team_id)
-        calls = await calls_of(conn, team_id, state)
-    return JSONResponse({"position": str(position), "calls": calls})
+        answer = await calls_answer(conn, team_id, state)
+    return JSONResponse(answer)
 
 
 async def get_call(request: Request) -> Response:
