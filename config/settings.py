@@ -22,6 +22,7 @@ DEFAULT_PORTS = {
     "worker": 8003,
     "web": 8004,
     "admin": 8005,
+    "supervisor": 8006,  # `chorus up` itself: its /metrics (restarts of its children)
 }
 #: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
 MAX_SSE_KEEPALIVE_SECONDS = 15.0
@@ -53,6 +54,7 @@ class Settings:
     worker_port: int = DEFAULT_PORTS["worker"]
     web_port: int = DEFAULT_PORTS["web"]  # the browser client's page and its same-origin entry
     admin_port: int = DEFAULT_PORTS["admin"]
+    supervisor_port: int = DEFAULT_PORTS["supervisor"]
     # The operators' service listens on loopback unless told otherwise, whatever CHORUS_HOST says.
     admin_host: str = "127.0.0.1"
     kafka_bootstrap: str | None = None
@@ -79,6 +81,8 @@ class Settings:
     media_public_url: str | None = None  # None: http://127.0.0.1:<media_port>
     # Media processes per node (one aiortc process uses about a core): one per core by default.
     media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # A partition's decider snapshot is written after this many decided commands (or 30 s).
+    snapshot_every_commands: int = 1000
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -96,6 +100,7 @@ class Settings:
             worker_port=_int(e, "CHORUS_WORKER_PORT", DEFAULT_PORTS["worker"]),
             web_port=_int(e, "CHORUS_WEB_PORT", DEFAULT_PORTS["web"]),
             admin_port=_int(e, "CHORUS_ADMIN_PORT", DEFAULT_PORTS["admin"]),
+            supervisor_port=_int(e, "CHORUS_SUPERVISOR_PORT", DEFAULT_PORTS["supervisor"]),
             admin_host=e.get("CHORUS_ADMIN_HOST") or "127.0.0.1",
             kafka_bootstrap=e.get("CHORUS_KAFKA") or stack.get("kafka"),
             kafka_explicit=bool(e.get("CHORUS_KAFKA")),
@@ -120,6 +125,7 @@ class Settings:
             media_capacity=_int(e, "CHORUS_MEDIA_CAPACITY", 200),
             media_public_url=e.get("CHORUS_MEDIA_PUBLIC_URL") or None,
             media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
+            snapshot_every_commands=_int(e, "CHORUS_SNAPSHOT_EVERY", 1000),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -141,6 +147,7 @@ class Settings:
             "CHORUS_WORKER_PORT": str(self.worker_port),
             "CHORUS_WEB_PORT": str(self.web_port),
             "CHORUS_ADMIN_PORT": str(self.admin_port),
+            "CHORUS_SUPERVISOR_PORT": str(self.supervisor_port),
             "CHORUS_ADMIN_HOST": self.admin_host,
             "CHORUS_KAFKA": self.kafka_bootstrap,
             "CHORUS_KAFKA_PORT": _text(self.kafka_port),
@@ -159,6 +166,7 @@ class Settings:
             "CHORUS_MEDIA_CAPACITY": str(self.media_capacity),
             "CHORUS_MEDIA_PUBLIC_URL": self.media_public_url,
             "CHORUS_MEDIA_WORKERS": str(self.media_workers),
+            "CHORUS_SNAPSHOT_EVERY": str(self.snapshot_every_commands),
         }
         return {name: value for name, value in env.items() if value is not None}
 

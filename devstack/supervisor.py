@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
 from adapters.errors import InfraError
 from devstack.broker import KafkaBroker
 from devstack.database import LocalPostgres
@@ -63,6 +65,35 @@ class _Record:
     due: float | None = None  # when a restart is scheduled
 
 
+class SupervisorMetrics:
+    """What `chorus up` counts about its children, for its own /metrics page."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.deaths = Counter(
+            "chorus_supervisor_deaths",
+            "Children of `chorus up` that died (crashed, were killed or exited)",
+            ["unit"],
+            registry=registry,
+        )
+        self.restarts = Counter(
+            "chorus_supervisor_restarts",
+            "Children of `chorus up` started again after they died",
+            ["unit"],
+            registry=registry,
+        )
+        self.up = Gauge(
+            "chorus_supervisor_unit_up",
+            "1 while a child of `chorus up` runs, 0 while it waits for its restart",
+            ["unit"],
+            registry=registry,
+        )
+        self.crash_loops = Counter(
+            "chorus_supervisor_crash_loops",
+            "Times `chorus up` gave up because a child died too often",
+            registry=registry,
+        )
+
+
 class Supervisor:
     """Watches units; `check()` is one pass, `run()` checks until a crash loop or a signal."""
 
@@ -72,12 +103,18 @@ class Supervisor:
         policy: RestartPolicy | None = None,
         say: Callable[[str], None] = lambda line: print(line, flush=True),
         clock: Callable[[], float] = time.monotonic,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.units = list(units)
         self.policy = policy or RestartPolicy()
         self._say = say
         self._clock = clock
         self._records = {unit.name: _Record() for unit in self.units}
+        self.metrics = SupervisorMetrics(registry or CollectorRegistry())
+        for unit in self.units:
+            self.metrics.deaths.labels(unit.name)
+            self.metrics.restarts.labels(unit.name)
+            self.metrics.up.labels(unit.name).set(1)
 
     def run(self, interval: float = 0.5) -> int:
         """Supervise until the supervisor gives up (1); a signal ends it by its own exception."""
@@ -97,6 +134,8 @@ class Supervisor:
             if record.due is None:
                 how = unit.ended()
                 if how is not None:
+                    self.metrics.deaths.labels(unit.name).inc()
+                    self.metrics.up.labels(unit.name).set(0)
                     self._schedule(unit, record, how)
             if record.due is not None and self._clock() >= record.due:
                 self._restart(unit, record)
@@ -107,6 +146,7 @@ class Supervisor:
             record.restarts.popleft()
         recent = len(record.restarts)
         if recent >= self.policy.limit:
+            self.metrics.crash_loops.inc()
             raise GiveUp(
                 f"{unit.name} {how}, after {recent} restarts within {self.policy.window:.0f} s; "
                 f"stopping. The end of its log:\n{unit.log_tail()}"
@@ -127,6 +167,8 @@ class Supervisor:
         except (InfraError, OSError) as exc:
             self._schedule(unit, record, f"could not be restarted ({exc})")
             return
+        self.metrics.restarts.labels(unit.name).inc()
+        self.metrics.up.labels(unit.name).set(1)
         self._say(f"chorus: {unit.name} restarted")
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from prometheus_client import CollectorRegistry, start_http_server
+
 from adapters.kafka import ensure_topics
 from config.settings import Settings, write_stack_file
 from db.engines import migrate
@@ -89,8 +91,22 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     children = _start_children(settings, env, stack)
     if not _all_healthy(children):
         return 1
+    registry = CollectorRegistry()
+    units = [*servers.units, *(ServiceUnit(child) for child in children)]
+    supervisor = Supervisor(units, registry=registry)
+    _serve_metrics(settings, registry, stack)
     print("chorus: ready", flush=True)
-    return Supervisor([*servers.units, *(ServiceUnit(child) for child in children)]).run()
+    return supervisor.run()
+
+
+def _serve_metrics(settings: Settings, registry: CollectorRegistry, stack: ExitStack) -> None:
+    """`chorus up`'s own /metrics: how often each child died and was restarted."""
+    server, _thread = start_http_server(
+        settings.supervisor_port, addr=settings.host, registry=registry
+    )
+    stack.callback(server.server_close)
+    stack.callback(server.shutdown)
+    print(f"supervisor: http://{settings.host}:{settings.supervisor_port}/metrics", flush=True)
 
 
 @dataclass

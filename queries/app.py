@@ -7,17 +7,19 @@ from starlette.applications import Starlette
 from config.settings import Settings
 from queries import live, reads
 from queries.openapi import OPERATIONS
-from queries.state import open_queries_state
+from queries.state import QueriesState, open_queries_state
 from web.openapi import openapi_route
-from web.service import build_service, database_ready, kafka_ready
+from web.service import StateCheck, build_service, database_ready
 
 
 def create_app(settings: Settings) -> Starlette:
     """Build the queries service; connections open in its lifespan."""
+    # Reads and live queries come from PostgreSQL alone: a Kafka outage does not stop them.
+    checks: dict[str, StateCheck[QueriesState]] = {"database": database_ready}
     return build_service(
         "queries",
         settings,
         routes=[*reads.routes, *live.routes, openapi_route("Chorus queries", OPERATIONS)],
         open_state=open_queries_state,
-        checks={"kafka": kafka_ready, "database": database_ready},
+        checks=checks,
     )

@@ -77,6 +77,7 @@ def _decider(settings: Settings, bootstrap: str, engine: Engine | None) -> Decid
         presence_ttl=settings.presence_ttl_seconds,
         faults=faults,
         snapshots=KafkaSnapshotStore(bootstrap, settings.topics.decider_snapshots),
+        snapshot_every=settings.snapshot_every_commands,
     )
 
 

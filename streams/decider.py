@@ -52,7 +52,7 @@ from streams.domain.presence import lease_ran_out
 from streams.outcome_writer import OutcomeWriter
 from streams.outcomes import lease_outcome, outcomes_of
 from streams.ports import EventLog, OutcomeRecorder, SnapshotStore
-from streams.snapshot_writer import SnapshotWriter
+from streams.snapshot_writer import SNAPSHOT_EVERY_COMMANDS, SnapshotWriter
 from streams.team_states import TeamStates
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,7 @@ PRESENCE_TIMER_ACTOR = "system:presence-timer"
 # Fault points (config/faults.py): a crash at either leaves the command to its redelivery.
 BEFORE_EVENTS_WRITTEN = "decider.before_events_written"
 AFTER_EVENTS_ACKED = "decider.after_events_acked"  # and before the outcome is recorded
+AFTER_OUTCOMES_RECORDED = "decider.after_outcomes_recorded"  # before the command is committed
 # A rebalance or a stop waits this long at most for the snapshots (they only shorten a fold).
 SNAPSHOT_FLUSH_SECONDS = 5.0
 
@@ -76,13 +77,20 @@ class Decider:
         presence_ttl: float,
         faults: Faults = NO_FAULTS,
         snapshots: SnapshotStore | None = None,
+        snapshot_every: int = SNAPSHOT_EVERY_COMMANDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.presence_ttl = presence_ttl
         self.outcomes = None if outcomes is None else OutcomeWriter(outcomes)
         # The clock dates the leases of a restored partition, never a decision.
         self.states = TeamStates(events, self.outcomes, snapshots, clock=clock)
-        self.snapshots = None if snapshots is None else SnapshotWriter(self.states, snapshots)
+        self.snapshots = (
+            None
+            if snapshots is None
+            else SnapshotWriter(
+                self.states, snapshots, every_commands=snapshot_every, faults=faults
+            )
+        )
         self._events = events
         self._faults = faults
 
@@ -108,6 +116,7 @@ class Decider:
             where = command_position(partition, offset)
             rows = [lease_outcome(envelope, after, where)]
             await self.outcomes.record(outcomes_of(records, where) if records else rows)
+            self._faults.point(AFTER_OUTCOMES_RECORDED)
         if not records:
             return "accepted"
         if self.snapshots is not None:

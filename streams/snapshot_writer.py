@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 
+from config.faults import NO_FAULTS, Faults
 from streams.domain import TeamState
 from streams.ports import SnapshotStore
 from streams.snapshots import TeamSnapshot, checkpoint_entry, team_entry
@@ -21,6 +22,8 @@ from streams.team_states import Partition, TeamStates
 log = logging.getLogger(__name__)
 
 SNAPSHOT_EVERY_COMMANDS = 1000
+#: Fault point (config/faults.py): a partition's snapshot (teams and checkpoint) is in the store.
+AFTER_SNAPSHOT_WRITTEN = "snapshots.after_written"
 SNAPSHOT_EVERY_SECONDS = 30.0
 
 
@@ -35,8 +38,10 @@ class SnapshotWriter:
         every_commands: int = SNAPSHOT_EVERY_COMMANDS,
         every_seconds: float = SNAPSHOT_EVERY_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        faults: Faults = NO_FAULTS,
     ) -> None:
         self._states = states
+        self._faults = faults
         self._store = store
         self._every_commands = every_commands
         self._every_seconds = every_seconds
@@ -109,6 +114,7 @@ class SnapshotWriter:
         self._written_at[partition] = self._clock()
         entries = await asyncio.to_thread(_entries, captured, position)
         await self._store.write(partition, entries)
+        self._faults.point(AFTER_SNAPSHOT_WRITTEN)
         _clean(kept, captured)
         log.debug(
             "partition %d: %d team snapshots at offset %d", partition, len(captured), position

@@ -20,6 +20,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from confluent_kafka import Consumer, Producer
+from prometheus_client.parser import text_string_to_metric_families
 
 from adapters.kafka import producer_config
 from config.settings import read_stack_file
@@ -47,6 +48,7 @@ class Stack:
             "CHORUS_QUERIES_PORT": str(ports["queries"]),
             "CHORUS_MEDIA_PORT": str(ports["media"]),
             "CHORUS_WEB_PORT": str(ports["web"]),
+            "CHORUS_SUPERVISOR_PORT": str(ports["supervisor"]),
         }
         for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):
             env.pop(inherited, None)
@@ -195,7 +197,7 @@ def data_dir() -> Iterator[Path]:
 
 
 def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(data_dir: Path) -> None:
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in (*SERVICES, "supervisor")}
     mark = str(uuid.uuid4())
 
     with running_stack(data_dir, ports) as first:
@@ -280,7 +282,7 @@ def _postmaster_pid(data_dir: Path) -> int:
 
 
 def test_chorus_up_restarts_a_killed_worker_broker_and_database(data_dir: Path) -> None:
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in (*SERVICES, "supervisor")}
     commands = f"http://127.0.0.1:{ports['commands']}"
 
     with running_stack(data_dir, ports) as stack:
@@ -314,11 +316,27 @@ def test_chorus_up_restarts_a_killed_worker_broker_and_database(data_dir: Path) 
         events = [e for e in _team_events(data_dir) if e.get("team_id") == team_id]
         causes = {e["causation_id"] for e in events if e["type"] == "presence.changed"}
         assert set(decided) <= causes
+        counted = _supervisor_counts(ports["supervisor"])
+        for unit in ("worker", "kafka", "postgres"):
+            assert counted[("chorus_supervisor_deaths_total", unit)] == 1.0
+            assert counted[("chorus_supervisor_restarts_total", unit)] == 1.0
+            assert counted[("chorus_supervisor_unit_up", unit)] == 1.0
+        assert counted[("chorus_supervisor_restarts_total", "commands")] == 0.0
         assert stack.process.poll() is None  # still running
         assert stack.stop() == 0
     assert "chorus: stopped" in stack.lines
     assert _processes_mentioning(str(data_dir)) == []
     print("\n".join(line for line in stack.lines if "restart" in line))
+
+
+def _supervisor_counts(port: int) -> dict[tuple[str, str], float]:
+    """`chorus up`'s own /metrics, as (sample name, unit) -> value."""
+    page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        (sample.name, sample.labels.get("unit", "")): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
 
 
 def _team_events(data_dir: Path) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from adapters.errors import InfraError
 from devstack.supervisor import GiveUp, RestartPolicy, Supervisor, describe_exit
@@ -113,3 +114,48 @@ def test_a_restart_that_fails_is_retried_and_counted() -> None:
 def test_exit_codes_are_described() -> None:
     assert describe_exit(-9) == "was killed by SIGKILL"
     assert describe_exit(3) == "exited with status 3"
+
+
+def test_deaths_and_restarts_are_counted_per_unit() -> None:
+    registry = CollectorRegistry()
+    clock = Clock()
+    worker, queries = FakeUnit("worker"), FakeUnit("queries", fail_starts=0)
+    supervisor = Supervisor(
+        [worker, queries],
+        RestartPolicy(limit=3),
+        say=clock.lines.append,
+        clock=clock,
+        registry=registry,
+    )
+
+    def value(name: str, unit: str) -> float | None:
+        return registry.get_sample_value(name, {"unit": unit})
+
+    worker.dead = "was killed by SIGKILL"
+    supervisor.check()
+    assert value("chorus_supervisor_deaths_total", "worker") == 1.0
+    assert value("chorus_supervisor_unit_up", "worker") == 0.0
+    assert value("chorus_supervisor_restarts_total", "worker") == 0.0
+    clock.now = 1.0
+    supervisor.check()
+    assert value("chorus_supervisor_restarts_total", "worker") == 1.0
+    assert value("chorus_supervisor_unit_up", "worker") == 1.0
+    assert value("chorus_supervisor_deaths_total", "queries") == 0.0
+    assert value("chorus_supervisor_unit_up", "queries") == 1.0
+
+
+def test_a_crash_loop_is_counted() -> None:
+    registry = CollectorRegistry()
+    clock = Clock()
+    worker = FakeUnit("worker")
+    supervisor = Supervisor(
+        [worker], RestartPolicy(limit=1), say=clock.lines.append, clock=clock, registry=registry
+    )
+    worker.dead = "exited with status 1"
+    supervisor.check()
+    clock.now = 1.0
+    supervisor.check()
+    worker.dead = "exited with status 1"
+    with pytest.raises(GiveUp):
+        supervisor.check()
+    assert registry.get_sample_value("chorus_supervisor_crash_loops_total") == 1.0

@@ -1,0 +1,104 @@
+"""A worker that has written decider snapshots and is then killed at any step of deciding leaves
+exactly one decision per command and valid chains, once another worker took over.
+
+Each case writes a snapshot every few commands, so the worker that takes over restores from
+snapshots and folds only the events after them; the crash lands at a fault point, never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from config.faults import CRASH_EXIT_CODE
+from schemas.envelope import verify_chain
+from streams.decider import AFTER_EVENTS_ACKED, AFTER_OUTCOMES_RECORDED, BEFORE_EVENTS_WRITTEN
+from streams.snapshot_writer import AFTER_SNAPSHOT_WRITTEN
+from tests.integration.conftest import read_topic
+from tests.integration.test_crash_safety import (
+    _command,
+    _decided_outcomes,
+    _dedupe,
+    _send_all,
+    _wait_all_decided,
+)
+from tests.stack import ChorusStack
+
+COMMANDS = 150
+WARM = 45  # decided, and snapshotted, before the second batch, in which the crash comes
+SNAPSHOT_EVERY = 5  # decided commands per partition between two snapshots
+# Each command of the plan below reaches each decider point once: the n-th is exact.
+STEPS = {
+    "before the events are written": f"{BEFORE_EVENTS_WRITTEN}=crash@{WARM + 15}",
+    "after the events are acknowledged": f"{AFTER_EVENTS_ACKED}=crash@{WARM + 15}",
+    "after the outcome is recorded": f"{AFTER_OUTCOMES_RECORDED}=crash@{WARM + 15}",
+    # Snapshot writes run beside the decisions: the third one, wherever it falls.
+    "right after a snapshot is written": f"{AFTER_SNAPSHOT_WRITTEN}=crash@3",
+}
+
+
+@pytest.mark.parametrize("plan", STEPS.values(), ids=list(STEPS))
+def test_a_snapshotted_worker_killed_at_a_step_leaves_one_decision_per_command(
+    stack: ChorusStack, plan: str
+) -> None:
+    stack.presence_ttl = 3600.0  # no timer commands: every command in the log is one sent here
+    snapshots = {"CHORUS_SNAPSHOT_EVERY": str(SNAPSHOT_EVERY)}
+    stack.wait_worker_ready(stack.start("worker", env={**snapshots, "CHORUS_FAULTS": plan}))
+    victim = stack.children[0]
+    assert victim.name == "worker" and victim.process is not None
+    commands = stack.start("commands")
+    members = [stack.client(commands).sign_up(f"m{i}") for i in range(3)]
+    teams = [members[i].new_team(*(m for m in members if m is not members[i])) for i in range(3)]
+    steps = []
+    for index in range(COMMANDS):
+        member = members[index % 3]
+        path, body = _command(index, teams[(index // 3) % 3], member)
+        steps.append((member, path, body))
+
+    if AFTER_SNAPSHOT_WRITTEN in plan:
+        acked = asyncio.run(_send_all(commands, steps))
+    else:
+        acked = asyncio.run(_send_all(commands, steps[:WARM]))
+        _wait_all_decided(members, acked)
+        _wait_for_snapshots(stack)
+        acked += asyncio.run(_send_all(commands, steps[WARM:]))
+    assert victim.process.wait(120) == CRASH_EXIT_CODE
+    assert _records_written(stack.kafka, stack.topics.decider_snapshots) > 0
+
+    stack.start("worker", env=snapshots)
+    outcomes = _wait_all_decided(members, acked)
+
+    events = read_topic(stack.kafka, stack.topics.events)
+    assert verify_chain(_dedupe(events)) == []
+    by_command: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in events:  # every record as written: a command decided twice would show
+        by_command[record["causation_id"]].append(record)
+    assert set(by_command) == set(acked)
+    for command_id in acked:
+        assert outcomes[command_id]["events"] == by_command[command_id]
+    assert _decided_outcomes(stack.database_url) == set(acked)
+
+
+def _wait_for_snapshots(stack: ChorusStack) -> None:
+    deadline = time.monotonic() + 60
+    while _records_written(stack.kafka, stack.topics.decider_snapshots) == 0:
+        assert time.monotonic() < deadline, "no decider snapshot was written"
+        time.sleep(0.2)  # polling the topic, not timing the crash
+
+
+def _records_written(bootstrap: str, topic: str, partitions: int = 3) -> int:
+    """How many records were ever appended to `topic` (its partitions' end offsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "snapshot-count"})
+    try:
+        ends = [
+            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        ]
+    finally:
+        consumer.close()
+    return sum(ends)
