@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic  # typed here; .admin re-exports it implicitly
 
 from adapters.errors import InfraError
+from config.settings import PRODUCER_DURABILITY, KafkaReplication
 from schemas.topics import Topics
 
 COMMANDS_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -37,6 +38,8 @@ AUDIT_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy":
 REVOCATIONS_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 # librdkafka logs every refused connection to stderr; a probe reports failure by its result.
 QUIET = {"log_level": 0}
+#: One copy, as on the single-broker dev stack; a real cluster passes its settings' replication.
+SINGLE_COPY = KafkaReplication()
 
 
 def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
@@ -47,8 +50,7 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap.servers": bootstrap,
         # Idempotence with acks=all: a retried send neither duplicates nor reorders.
-        "enable.idempotence": True,
-        "acks": "all",
+        **PRODUCER_DURABILITY,
         # A command waits for its events; batching would only add latency here.
         "linger.ms": 0,
         # Java clients and aiokafka hash keys with murmur2: same key, same partition everywhere.
@@ -61,19 +63,30 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
     return config
 
 
-def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 30) -> None:
+def ensure_topics(
+    bootstrap: str,
+    topics: Topics,
+    partitions: int,
+    timeout: float = 30,
+    replication: KafkaReplication = SINGLE_COPY,
+) -> None:
     """Create the commands, events, decider-snapshots, media-nodes, audit and revocations topics
-    if missing; raise if the commands, events or snapshots topic has other partitions.
+    if missing, with `replication`'s copies; raise if the commands, events or snapshots topic
+    has other partitions.
 
     Returns once every partition of each topic has a leader, so clients can use them at once.
+    An existing topic keeps its replication (changing it is a reassignment, an operator's job).
     """
     if partitions < 1:
         raise InfraError(f"a topic needs at least one partition, not {partitions}")
+    problem = replication.problem()
+    if problem is not None:
+        raise InfraError(f"cannot create the Kafka topics: {problem}")
     admin = AdminClient(
         {"bootstrap.servers": bootstrap, "socket.timeout.ms": 10_000, "log.connection.close": False}
     )
     deadline = time.monotonic() + timeout
-    wanted = _new_topics(topics, partitions)
+    wanted = _new_topics(topics, partitions, replication)
     futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
     for name, future in futures.items():
         _creation_result(name, future, bootstrap)
@@ -98,17 +111,24 @@ def kafka_reachable(bootstrap: str, timeout: float = 2.0) -> bool:
     return True
 
 
-def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
+def _new_topics(
+    topics: Topics, partitions: int, replication: KafkaReplication = SINGLE_COPY
+) -> list[NewTopic]:
+    copies = replication.factor
+    # Set on each topic, whatever the brokers' default: acks=all then means this many copies.
+    insync = {"min.insync.replicas": str(replication.min_insync)}
     commands = {"retention.ms": str(COMMANDS_RETENTION_MS), "cleanup.policy": "delete"}
     return [
-        NewTopic(topics.commands, partitions, 1, config=commands),
-        NewTopic(topics.events, partitions, 1, config=EVENTS_CONFIG),
+        NewTopic(topics.commands, partitions, copies, config={**commands, **insync}),
+        NewTopic(topics.events, partitions, copies, config={**EVENTS_CONFIG, **insync}),
         # The decider's changelog: a snapshot lives in the partition number of its events.
-        NewTopic(topics.decider_snapshots, partitions, 1, config=SNAPSHOTS_CONFIG),
+        NewTopic(
+            topics.decider_snapshots, partitions, copies, config={**SNAPSHOTS_CONFIG, **insync}
+        ),
         # Heartbeats: only each node's latest matters; one partition keeps them in one order.
-        NewTopic(topics.media_nodes, 1, 1, config=MEDIA_NODES_CONFIG),
-        NewTopic(topics.audit, 1, 1, config=AUDIT_CONFIG),
-        NewTopic(topics.revocations, 1, 1, config=REVOCATIONS_CONFIG),
+        NewTopic(topics.media_nodes, 1, copies, config={**MEDIA_NODES_CONFIG, **insync}),
+        NewTopic(topics.audit, 1, copies, config={**AUDIT_CONFIG, **insync}),
+        NewTopic(topics.revocations, 1, copies, config={**REVOCATIONS_CONFIG, **insync}),
     ]
 
 

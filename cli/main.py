@@ -88,7 +88,12 @@ def _init(args: argparse.Namespace, settings: Settings) -> int:
     from adapters.kafka import ensure_topics
     from db.engines import migrate
 
-    ensure_topics(settings.require_kafka(), settings.topics, settings.partitions)
+    ensure_topics(
+        settings.require_kafka(),
+        settings.topics,
+        settings.partitions,
+        replication=settings.kafka_replication,
+    )
     migrate(settings.require_database())
     print(f"chorus: topics ({settings.partitions} partitions) and database schema are ready")
     return 0

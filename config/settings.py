@@ -27,6 +27,10 @@ DEFAULT_PORTS = {
 #: Proxies close a quiet connection after about 30 s; a live stream speaks at least this often.
 MAX_SSE_KEEPALIVE_SECONDS = 15.0
 MEDIA_NODE_NAMESPACE = uuid.UUID("0d8f5a8e-3c1b-4f57-9d0e-6a2b7c4e1f90")
+#: Every producer's durability, not a deployment's choice: a 202 promises the command is in the
+#: log (contract: acks=all), and a retried send must neither duplicate nor reorder. With
+#: `KafkaReplication` below, acks=all waits for min.insync.replicas copies.
+PRODUCER_DURABILITY: Mapping[str, str | bool] = {"acks": "all", "enable.idempotence": True}
 
 
 def default_data_dir() -> Path:
@@ -39,6 +43,28 @@ def default_cache_dir() -> Path:
     """The per-user cache of Chorus (XDG), where the broker's jars are kept."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "chorus"
+
+
+@dataclass(frozen=True)
+class KafkaReplication:
+    """Copies of each topic `chorus init` creates, and how many must have a record before the
+    broker acknowledges it (acks=all). One and one suit a single-broker dev stack; a real
+    cluster wants 3 and 2, so that one broker can be lost without losing or refusing a write.
+    """
+
+    factor: int = 1
+    min_insync: int = 1
+
+    def problem(self) -> str | None:
+        """Why these numbers cannot work, or None."""
+        if self.factor < 1 or self.min_insync < 1:
+            return "the replication factor and min.insync.replicas must be at least 1"
+        if self.min_insync > self.factor:
+            return (
+                f"min.insync.replicas={self.min_insync} exceeds the replication factor "
+                f"{self.factor}: every write would be refused"
+            )
+        return None
 
 
 @dataclass(frozen=True)
@@ -66,6 +92,7 @@ class Settings:
     database_explicit: bool = False  # CHORUS_DATABASE_URL, as kafka_explicit
     database_port: int | None = None
     partitions: int = DEFAULT_PARTITIONS
+    kafka_replication: KafkaReplication = field(default_factory=KafkaReplication)
     topics: Topics = field(default_factory=Topics)
     secret: str | None = None
     token_ttl_seconds: int = 12 * 3600
@@ -109,6 +136,10 @@ class Settings:
             database_explicit=bool(e.get("CHORUS_DATABASE_URL")),
             database_port=_opt_int(e, "CHORUS_DATABASE_PORT"),
             partitions=_int(e, "CHORUS_PARTITIONS", DEFAULT_PARTITIONS),
+            kafka_replication=KafkaReplication(
+                factor=_int(e, "CHORUS_KAFKA_REPLICATION_FACTOR", 1),
+                min_insync=_int(e, "CHORUS_KAFKA_MIN_INSYNC_REPLICAS", 1),
+            ),
             topics=Topics(prefix=e.get("CHORUS_TOPIC_PREFIX", "chorus")),
             secret=e.get("CHORUS_SECRET") or None,
             token_ttl_seconds=_int(e, "CHORUS_TOKEN_TTL", 12 * 3600),
@@ -154,6 +185,8 @@ class Settings:
             "CHORUS_DATABASE_URL": self.database_url,
             "CHORUS_DATABASE_PORT": _text(self.database_port),
             "CHORUS_PARTITIONS": str(self.partitions),
+            "CHORUS_KAFKA_REPLICATION_FACTOR": str(self.kafka_replication.factor),
+            "CHORUS_KAFKA_MIN_INSYNC_REPLICAS": str(self.kafka_replication.min_insync),
             "CHORUS_TOPIC_PREFIX": self.topics.prefix,
             "CHORUS_SECRET": self.secret,
             "CHORUS_TOKEN_TTL": str(self.token_ttl_seconds),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import fcntl
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -18,7 +20,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from adapters.errors import InfraError
-from config.settings import default_cache_dir
+from config.settings import KafkaReplication, default_cache_dir
 from devstack.server import (
     HOST,
     LocalServer,
@@ -26,6 +28,7 @@ from devstack.server import (
     launch_group,
     read_int,
     rotate_log,
+    signal_group,
     stop_group,
     tail_text,
 )
@@ -106,6 +109,19 @@ def _fetch_libs(mvn: str, libs: Path) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+@dataclass(frozen=True)
+class ClusterNode:
+    """Where one broker stands in its cluster; the default is a cluster of one."""
+
+    node_id: int = 1
+    #: `controller.quorum.voters` (`id@host:port,...`); None: this node alone.
+    voters: str | None = None
+    #: Copies of the broker's own topics (consumer offsets, transactions) and the topic default.
+    replication: KafkaReplication = field(default_factory=KafkaReplication)
+    #: More server.properties, e.g. shorter failure detection for tests.
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+
 class KafkaBroker(LocalServer):
     """One local Kafka node (broker and controller) whose state lives in `data_dir`.
 
@@ -121,9 +137,11 @@ class KafkaBroker(LocalServer):
         port: int | None = None,
         controller_port: int | None = None,
         heap: str = "512m",
+        node: ClusterNode | None = None,
     ) -> None:
         super().__init__(data_dir)
         self.heap = heap
+        self.node = node or ClusterNode()
         self._wanted_port = port
         self._wanted_controller_port = controller_port
         self._ports: tuple[int, int] | None = None
@@ -176,6 +194,20 @@ class KafkaBroker(LocalServer):
         """
         if self.running:
             return self.bootstrap
+        self.launch()
+        try:
+            self.wait_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return self.bootstrap
+
+    def launch(self) -> None:
+        """Format the storage the first time and start the JVM, without waiting for it.
+
+        A node of a cluster answers only once a majority of its controllers run, so a cluster
+        launches every node before it waits for any (`wait_ready`).
+        """
         java = require_tool("java")
         libs = kafka_libs()
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -184,12 +216,13 @@ class KafkaBroker(LocalServer):
         self._write_properties(*self._ports)
         self._format_once(java, libs)
         self._launch(java, libs)
-        try:
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self.bootstrap
+
+    def kill(self) -> None:
+        """SIGKILL the JVM (a crash: no clean shutdown), and wait until it is gone."""
+        process = self._process
+        if process is not None:
+            signal_group(process.pid, signal.SIGKILL)
+            process.wait()
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM the broker's process group (a clean shutdown), SIGKILL after `timeout` s."""
@@ -219,10 +252,13 @@ class KafkaBroker(LocalServer):
         return ports["port"], ports["controller_port"]
 
     def _write_properties(self, port: int, controller_port: int) -> None:
+        node = self.node
+        voters = node.voters or f"{node.node_id}@{HOST}:{controller_port}"
+        copies = str(node.replication.factor)
         properties = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.voters": f"1@{HOST}:{controller_port}",
+            "node.id": str(node.node_id),
+            "controller.quorum.voters": voters,
             "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
             "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
             "inter.broker.listener.name": "PLAINTEXT",
@@ -232,13 +268,16 @@ class KafkaBroker(LocalServer):
             # Every topic is created explicitly with its partition count (see NOTES.md).
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
-            "offsets.topic.replication.factor": "1",
+            "default.replication.factor": copies,
+            "min.insync.replicas": str(node.replication.min_insync),
+            "offsets.topic.replication.factor": copies,
             # 4 instead of 50 partitions: the first consumer group starts in a fraction.
             "offsets.topic.num.partitions": "4",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.replication.factor": copies,
+            "transaction.state.log.min.isr": str(node.replication.min_insync),
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
+            **node.extra,
         }
         text = "".join(f"{key}={value}\n" for key, value in properties.items())
         self.properties_path.write_text("# Written by devstack/broker.py at each start.\n" + text)
@@ -248,7 +287,7 @@ class KafkaBroker(LocalServer):
             return
         id_file = self.data_dir / "cluster.id"
         if not id_file.is_file():
-            id_file.write_text(_new_cluster_id() + "\n")
+            id_file.write_text(new_cluster_id() + "\n")
         argv = [java, "-cp", f"{libs}/*", f"-Dlog4j.configuration=file:{LOG4J}"]
         argv += ["kafka.tools.StorageTool", "format", "--ignore-formatted"]
         argv += ["-t", id_file.read_text().strip(), "-c", str(self.properties_path)]
@@ -267,8 +306,11 @@ class KafkaBroker(LocalServer):
         self._process = launch_group(argv, self._log, cwd=self.data_dir)
         (self.data_dir / "broker.pid").write_text(f"{self._process.pid}\n")
 
-    def _wait_ready(self, timeout: float) -> None:
-        assert self._process is not None and self._ports is not None
+    def wait_ready(self, timeout: float) -> None:
+        """Wait until the launched broker answers a metadata request; InfraError with its log's
+        tail if the JVM exits or does not answer within `timeout` seconds."""
+        if self._process is None or self._ports is None:
+            raise InfraError(f"the Kafka broker of {self.data_dir} was not launched")
         admin = AdminClient(
             {
                 "bootstrap.servers": f"{HOST}:{self._ports[0]}",
@@ -291,7 +333,7 @@ class KafkaBroker(LocalServer):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _new_cluster_id() -> str:
+def new_cluster_id() -> str:
     """A random id in Kafka's own format (base64url of 16 bytes, no padding)."""
     while True:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")

@@ -7,9 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from adapters.kafka import producer_config
 from config.settings import (
     DEFAULT_PARTITIONS,
+    PRODUCER_DURABILITY,
     STACK_FILE,
+    KafkaReplication,
     Settings,
     SettingsError,
     default_cache_dir,
@@ -241,3 +244,28 @@ def test_media_node_settings(tmp_path: Path) -> None:
     assert settings.media_node() == "node-a"
     assert (settings.media_region, settings.media_capacity) == ("eu", 50)
     assert settings.media_base_url() == "https://media-a.example.com"
+
+
+def test_kafka_replication_is_one_copy_unless_set(tmp_path: Path) -> None:
+    assert Settings.from_env({}).kafka_replication == KafkaReplication(factor=1, min_insync=1)
+    env = {
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_KAFKA_REPLICATION_FACTOR": "3",
+        "CHORUS_KAFKA_MIN_INSYNC_REPLICAS": "2",
+    }
+    settings = Settings.from_env(env)
+    assert settings.kafka_replication == KafkaReplication(factor=3, min_insync=2)
+    assert settings.kafka_replication.problem() is None
+    assert Settings.from_env(settings.child_environment()) == settings
+
+
+@pytest.mark.parametrize(("factor", "min_insync"), [(1, 2), (0, 1), (3, 0)])
+def test_replication_that_would_refuse_every_write_says_why(factor: int, min_insync: int) -> None:
+    problem = KafkaReplication(factor=factor, min_insync=min_insync).problem()
+    assert problem is not None and ("exceeds" in problem or "at least 1" in problem)
+
+
+def test_producers_wait_for_every_in_sync_copy_and_never_duplicate() -> None:
+    config = producer_config("b:1")
+    assert config["acks"] == PRODUCER_DURABILITY["acks"] == "all"
+    assert config["enable.idempotence"] is PRODUCER_DURABILITY["enable.idempotence"] is True

@@ -1,0 +1,310 @@
+"""Three Kafka brokers, two workers, two commands services; a broker and a worker crash under load.
+
+Topics have three copies and min.insync.replicas=2. A steady stream of presence commands, each
+with an Idempotency-Key and retried with it on 503, runs throughout. Once commands flow, the
+leader of the busiest commands partition is SIGKILLed; once writes to that partition are
+accepted again, one worker is SIGKILLed. Then: every 202 has its events in the log and a decided
+outcome, no key had two effects, `chorus replay verify` passes, and the surviving worker decides
+on every partition. Timings are printed (speed is measured, not asserted).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from adapters.kafka import ensure_topics
+from devstack.cluster import THREE_COPIES, KafkaCluster
+from devstack.server import signal_group
+from schemas.topics import Topics
+from tests.e2e.cluster_load import Accepted, Member, Sender, SteadyLoad, Tally
+from tests.integration.conftest import read_topic
+from tests.stack import ChorusStack, Client, running
+
+PARTITIONS = 3
+DEADLINE = 120.0  # bound of every wait for a condition
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[KafkaCluster]:
+    started = KafkaCluster(tmp_path / "kafka")
+    try:
+        started.start()
+        yield started
+    finally:
+        started.kill_all()  # its data is thrown away: no clean shutdown to wait for
+
+
+def test_a_broker_and_a_worker_crash_under_load(
+    cluster: KafkaCluster, migrated_database_url: str, tmp_path: Path
+) -> None:
+    began = time.monotonic()
+    topics = Topics(prefix=f"t{uuid.uuid4().hex}")
+    ensure_topics(cluster.bootstrap, topics, PARTITIONS, replication=THREE_COPIES)
+    assert all(len(isr) == 3 for isr in cluster.in_sync(topics.events).values())
+    stack = ChorusStack(
+        kafka=cluster.bootstrap,
+        database_url=migrated_database_url,
+        topics=topics,
+        workdir=tmp_path,
+        partitions=PARTITIONS,
+        presence_ttl=3600.0,  # no expiry ticks: every event in the log comes from the load
+    )
+    with running(stack):
+        urls = start_processes(stack, tmp_path)
+        members, sign_ups = sign_up_one_per_partition(stack, urls[0])
+        figures: dict[str, float] = {"start": time.monotonic() - began}
+        wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, members=2)
+        tally = Tally()
+        with Sender(urls, tally) as sender:
+            for member in members:
+                sender.presence(member, "warm-up", "available")
+        outcomes_of(urls[0], tally.accepted)  # both workers decide
+
+        with SteadyLoad(urls, members) as load:
+            load.wait_until("60 commands accepted", lambda got: len(got) >= 60, DEADLINE)
+            busiest, victim = kill_busiest_leader(cluster, topics.commands, load.accepted())
+            killed_at = time.monotonic()
+            load.wait_until(
+                "20 commands accepted on the partition that lost its leader",
+                lambda got: (
+                    sum(a.partition == busiest and a.sent_at > killed_at for a in got) >= 20
+                ),
+                DEADLINE,
+            )
+            figures["broker_failover"] = first_write_after(load.accepted(), busiest, killed_at)
+            isr = cluster.in_sync(topics.commands)
+            assert all(victim not in replicas and len(replicas) == 2 for replicas in isr.values())
+
+            wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, members=2)
+            worker_killed_at = kill_worker(stack)
+            with ThreadPoolExecutor(1) as pool:
+                # The survivor owns every partition: when, seen from the group coordinator.
+                alone = pool.submit(
+                    wait_for_group, cluster.bootstrap, stack.worker_id, topics.commands, 1
+                )
+                figures["takeover"] = takeover(urls, members, tally, worker_killed_at)
+                figures["rebalanced"] = alone.result() - worker_killed_at
+            count = len(load.accepted())
+            load.wait_until("30 more commands", lambda got: len(got) >= count + 30, DEADLINE)
+
+        accepted = sign_ups + tally.accepted + load.accepted()
+        assert not tally.failures and not load.tally.failures, tally.failures + load.tally.failures
+        check_every_command_once(cluster.bootstrap, topics, urls[0], accepted)
+        verify_replay(stack)
+        figures["brokers"] = cluster.started_in or 0.0
+        report(figures, accepted, load.tally.statuses + tally.statuses, began)
+
+
+# --- the stack ------------------------------------------------------------------------------
+
+
+def start_processes(stack: ChorusStack, workdir: Path) -> list[str]:
+    """Two workers (one consumer group) and two commands services, started side by side;
+    returns the commands services' URLs."""
+    # Each worker keeps Faust's folder apart; both share the stack's worker id (their group).
+    starts: list[tuple[str, dict[str, str]]] = [
+        ("worker", {"CHORUS_DATA_DIR": str(workdir / f"worker-{n}")}) for n in (1, 2)
+    ]
+    starts += [("commands", {}), ("commands", {})]
+    with ThreadPoolExecutor(len(starts)) as pool:
+        started = list(pool.map(lambda s: stack.start(s[0], env=s[1]), starts))
+    return started[2:]
+
+
+def sign_up_one_per_partition(stack: ChorusStack, url: str) -> tuple[list[Member], list[Accepted]]:
+    """A member of a team of their own on each partition (a team's partition follows from its
+    id), and the commands that found each team's partition."""
+    members: list[Member] = []
+    probes: list[Accepted] = []
+    with Sender([url], Tally()) as sender:
+        while len(members) < PARTITIONS:
+            assert len(probes) < 12, f"12 teams, partitions {[p.partition for p in probes]}"
+            client: Client = stack.client(url).sign_up(f"m{len(probes)}")
+            assert client.token is not None and client.user_id is not None
+            member = Member(client.token, client.user_id, client.new_team())
+            probe = sender.presence(member, "sign-up", "available")
+            assert probe is not None
+            if probe.partition not in {p.partition for p in probes}:
+                members.append(member)
+            probes.append(probe)
+    return members, probes
+
+
+def wait_for_group(bootstrap: str, group: str, topic: str, members: int) -> float:
+    """Wait until the workers' group has `members` members that share all of `topic`; returns
+    when that was first seen (monotonic)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + DEADLINE
+    found: list[set[int]] = []
+    while time.monotonic() < deadline:
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except Exception:  # the coordinator may be moving to another broker
+            time.sleep(0.2)
+            continue
+        found = [
+            {tp.partition for tp in member.assignment.topic_partitions if tp.topic == topic}
+            for member in described.members
+        ]
+        owned = set().union(*found) if found else set()
+        if len(found) == members and all(found) and owned == set(range(PARTITIONS)):
+            return time.monotonic()
+        time.sleep(0.2)
+    raise AssertionError(f"group {group}: {found}, not {members} members sharing {topic}")
+
+
+# --- the crashes ----------------------------------------------------------------------------
+
+
+def kill_busiest_leader(
+    cluster: KafkaCluster, topic: str, accepted: list[Accepted]
+) -> tuple[int, int]:
+    """SIGKILL the leader of the partition with the most accepted commands; (partition, node)."""
+    busiest = Counter(a.partition for a in accepted).most_common(1)[0][0]
+    leader = cluster.leader(topic, busiest)
+    assert leader in cluster.nodes, f"partition {busiest} has no leader ({leader})"
+    cluster.kill(leader)
+    return busiest, leader
+
+
+def first_write_after(accepted: list[Accepted], partition: int, killed_at: float) -> float:
+    """Seconds from the kill to the first 202 of a command sent after it to `partition`."""
+    after = [a.answered_at for a in accepted if a.partition == partition and a.sent_at > killed_at]
+    return min(after) - killed_at
+
+
+def kill_worker(stack: ChorusStack) -> float:
+    """SIGKILL the first worker (and whatever it started); returns when it happened."""
+    worker = next(child for child in stack.children if child.name == "worker")
+    assert worker.process is not None
+    signal_group(worker.process.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    worker.process.wait()
+    return killed_at
+
+
+def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: float) -> float:
+    """Seconds from the worker's death until a command sent after it is decided on every
+    partition (the slowest partition's)."""
+
+    def decided_after(member: Member) -> float:
+        with Sender(urls, tally) as sender:
+            accepted = sender.presence(member, "takeover", "busy")
+        assert accepted is not None, tally.failures
+        ((decided_at, _),) = outcomes_of(urls[0], [accepted]).values()
+        return decided_at - killed_at
+
+    with ThreadPoolExecutor(len(members)) as pool:
+        return max(pool.map(decided_after, members))
+
+
+# --- the checks -----------------------------------------------------------------------------
+
+
+def outcomes_of(url: str, accepted: list[Accepted]) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Wait until every command is decided; when each was first seen decided (monotonic), and
+    its outcome. Each must be accepted with one event (a presence.set always emits one)."""
+    decided: dict[str, float] = {}
+    bodies: dict[str, dict[str, Any]] = {}
+    by_id = {a.command_id: a for a in accepted}
+    deadline = time.monotonic() + DEADLINE
+    with httpx.Client(base_url=url, timeout=10) as http:
+
+        def look(command: Accepted) -> tuple[str, dict[str, Any]]:
+            headers = {"Authorization": f"Bearer {command.member.token}"}
+            answer = http.get(f"/v1/commands/{command.command_id}", headers=headers)
+            assert answer.status_code == 200, answer.text
+            return command.command_id, answer.json()
+
+        with ThreadPoolExecutor(4) as pool:
+            while len(decided) < len(by_id):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"{len(by_id) - len(decided)} commands still pending")
+                waiting = [a for cid, a in by_id.items() if cid not in decided]
+                for command_id, body in pool.map(look, waiting):
+                    if body["status"] != "pending":
+                        decided[command_id] = time.monotonic()
+                        bodies[command_id] = body
+                if len(decided) < len(by_id):
+                    time.sleep(0.05)
+    for command_id, body in bodies.items():
+        assert body["status"] == "accepted", body
+        assert [e["type"] for e in body["events"]] == ["presence.changed"], body
+        assert body["events"][0]["causation_id"] == command_id, body
+    return {command_id: (decided[command_id], bodies[command_id]) for command_id in decided}
+
+
+def check_every_command_once(
+    bootstrap: str, topics: Topics, url: str, accepted: list[Accepted]
+) -> None:
+    """Every 202 has a decided outcome and its one event in the log; no key took effect twice."""
+    assert len({a.key for a in accepted}) == len(accepted), "a key was accepted twice"
+    ids = {a.command_id for a in accepted}
+    assert len(ids) == len(accepted), "two keys were given one command"
+    outcomes = outcomes_of(url, accepted)
+    events = unique_events(read_topic(bootstrap, topics.events, PARTITIONS))
+    logged = {event["event_id"] for event in events}
+    for _, body in outcomes.values():
+        assert {e["event_id"] for e in body["events"]} <= logged, f"not in the log: {body}"
+    effects: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        effects[event["causation_id"]].append(event["seq"])
+    lost = ids - set(effects)
+    assert not lost, f"{len(lost)} acknowledged commands have no event: {sorted(lost)[:5]}"
+    doubled = {cid: seqs for cid, seqs in effects.items() if len(seqs) > 1}
+    assert not doubled, f"commands with more than one effect: {list(doubled.items())[:5]}"
+    # Every effect in the log is one a client was answered 202 for: none from a lost retry.
+    unexplained = set(effects) - ids
+    assert not unexplained, f"effects no 202 accounts for: {sorted(unexplained)[:5]}"
+
+
+def unique_events(records: list[Any]) -> list[dict[str, Any]]:
+    """The log's events once each: a record written twice after a crash is one event."""
+    by_position: dict[tuple[str, int], dict[str, Any]] = {}
+    for record in records:
+        if record is None:
+            continue
+        position = (record["team_id"], record["seq"])
+        earlier = by_position.setdefault(position, record)
+        assert earlier == record, f"two different records at {position}"
+    return list(by_position.values())
+
+
+def verify_replay(stack: ChorusStack) -> None:
+    verified = subprocess.run(
+        [sys.executable, "-m", "cli.main", "replay", "verify"],
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def report(
+    figures: dict[str, float], accepted: list[Accepted], statuses: Counter[str], began: float
+) -> None:
+    retried = sum(a.attempts > 1 for a in accepted)
+    print(
+        f"\ncluster: {len(accepted)} commands accepted ({retried} after retries), 0 lost, "
+        f"0 doubled; answers {dict(sorted(statuses.items()))}\n"
+        f"cluster: 3 brokers up in {figures['brokers']:.1f} s, then the stack in "
+        f"{figures['start']:.1f} s; writes to the partition whose leader "
+        f"was killed resumed after {figures['broker_failover']:.1f} s; the surviving worker "
+        f"decided on every partition {figures['takeover']:.1f} s after the other's SIGKILL "
+        f"(the group gave it every partition after {figures['rebalanced']:.1f} s); "
+        f"whole test {time.monotonic() - began:.0f} s"
+    )
