@@ -27,9 +27,9 @@ def stack_processes(stack: BenchStack) -> dict[str, int]:
     kafka_port = int(stack.kafka.split(",")[0].rsplit(":", 1)[1])
     database_port = urlsplit(stack.database_url).port or 5432
     for name, port in (("kafka", kafka_port), ("postgresql", database_port)):
-        pid = listening_pid(port)
-        if pid is not None:
-            found[name] = pid
+        listener = listening_pid(port)
+        if listener is not None:
+            found[name] = listener
     return found
 
 
