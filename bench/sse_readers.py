@@ -109,8 +109,13 @@ async def _serve(pipe: Connection) -> None:
 
 
 def _main(pipe: Connection) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_serve(pipe))
+    except KeyboardInterrupt:
+        pass
+    except BaseException as exc:  # told to the parent, which would otherwise see only EOF
+        pipe.send(RuntimeError(f"a reader process failed: {exc!r}"))
+        raise
 
 
 @dataclass
@@ -150,7 +155,7 @@ class ReaderPool:
         ]
         for pipe, share in zip(self._pipes, shares, strict=True):
             pipe.send(("open", host, port, request, share))
-        opened = sum(pipe.recv() for pipe in self._pipes)
+        opened = sum(self._answer(pipe) for pipe in self._pipes)
         if opened != clients:
             raise RuntimeError(f"{opened} of {clients} readers connected")
 
@@ -160,7 +165,7 @@ class ReaderPool:
         while time.monotonic() < deadline:
             for pipe in self._pipes:
                 pipe.send(("count", event_id))
-            if sum(pipe.recv() for pipe in self._pipes) >= clients:
+            if sum(self._answer(pipe) for pipe in self._pipes) >= clients:
                 return
             time.sleep(0.1)
 
@@ -170,7 +175,7 @@ class ReaderPool:
         for pipe in self._pipes:
             pipe.send(("collect",))
         for pipe in self._pipes:
-            for event_id, times in pipe.recv().items():
+            for event_id, times in self._answer(pipe).items():
                 merged.setdefault(event_id, []).extend(times)
         return merged
 
@@ -178,4 +183,11 @@ class ReaderPool:
         for pipe in self._pipes:
             pipe.send(("close",))
         for pipe in self._pipes:
-            pipe.recv()
+            self._answer(pipe)
+
+    @staticmethod
+    def _answer(pipe: Connection) -> Any:
+        answer = pipe.recv()
+        if isinstance(answer, Exception):
+            raise answer
+        return answer

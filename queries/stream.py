@@ -33,7 +33,7 @@ class SseWriter:
         self._send = send
         self.sent = sent  # the position of the last change written: nothing at or below again
         self.backlog_limit = backlog_limit
-        self._backlog: deque[bytes] = deque()
+        self._backlog: deque[bytes] | None = None  # only while a write is blocked
         self._blocked: asyncio.Task[None] | None = None
         loop = asyncio.get_running_loop()
         self._loop = loop
@@ -58,6 +58,8 @@ class SseWriter:
             return
         self.last_write = self._loop.time()
         if self._blocked is not None:
+            if self._backlog is None:
+                self._backlog = deque()
             if len(self._backlog) >= self.backlog_limit:
                 self.end(overflowed=True)
             else:
@@ -84,12 +86,12 @@ class SseWriter:
         except Exception:
             self.end(overflowed=False)
         finally:
-            self._blocked = None
+            self._blocked = self._backlog = None
 
     def end(self, overflowed: bool) -> None:
         if not self.ended.done():
             self.ended.set_result(overflowed)
-        self._backlog.clear()
+        self._backlog = None
 
     async def close(self) -> None:
         """Stop writing: a write still blocked is abandoned (the connection is going)."""
