@@ -2,9 +2,13 @@
 
 Each beside its floor measured in the same run: a no-op endpoint on the same server
 (`/healthz`, through the same middleware) for throughput, and a bare confluent-kafka
-produce-then-consume round trip for latency.
+produce-then-consume round trip for latency. Over the throughput run (wrk drives both sides,
+60 s each by default) it also reports the CPU milliseconds per decided command summed over every
+process of the stack (commands, worker, queries, the Kafka JVM, PostgreSQL with its backends),
+and whether decisions kept up: the lag (accepted - decided) sampled each second must not grow,
+and every command must be decided within 1 s of the run's end.
 
-    .venv/bin/python -m bench.commands [--seconds 10] [--connections 32] [--samples 300]
+    .venv/bin/python -m bench.commands [--seconds 60] [--connections 32] [--samples 300]
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import time
 
 import httpx
+from rich.table import Table
 
 from bench.harness import (
     Report,
@@ -25,6 +30,8 @@ from bench.harness import (
     summary,
     wrk_rate,
 )
+from bench.stackcpu import CpuMeter, DecisionLag, stack_processes
+from config.settings import Settings
 
 
 def decided_latencies(base_url: str, token: str, team_id: str, samples: int) -> list[float]:
@@ -46,14 +53,15 @@ def decided_latencies(base_url: str, token: str, team_id: str, samples: int) -> 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=int, default=10, help="length of each wrk run")
+    parser.add_argument("--seconds", type=int, default=60, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--samples", type=int, default=300, help="latency samples")
     args = parser.parse_args()
     report = Report("commands")
     with bench_stack() as stack:
-        stack.start("worker")
+        worker = stack.start("worker")
         commands = stack.start("commands")
+        stack.start("queries")  # idle here, but part of the stack whose CPU is counted
         token, _, team_id = sign_up(commands)
         console.print("measuring the bare Kafka round trip ...")
         floor = kafka_round_trips(stack.kafka, args.samples)
@@ -67,7 +75,7 @@ def main() -> None:
                 *summary(floor),
             )
         )
-        console.print("measuring throughput with wrk ...")
+        console.print(f"measuring throughput with wrk, {args.seconds} s each ...")
         floor_rate = wrk_rate(f"{commands}/healthz", args.seconds, args.connections)
         script = stack.workdir / "presence.lua"
         body = json.dumps({"status": "busy", "device_id": "wrk"})
@@ -77,11 +85,59 @@ def main() -> None:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["Authorization"] = "Bearer {token}"\n'
         )
+        meter = CpuMeter(stack_processes(stack))
+        lag = DecisionLag(commands, worker)
+        lag.start()
+        meter.start()
         rate = wrk_rate(
             f"{commands}/v1/teams/{team_id}/presence", args.seconds, args.connections, script
         )
+        lag.stop()
+        drain = lag.drain_seconds()
+        meter.stop()
+        undecided = lag.undecided()
+        decided_count = lag.decided() - lag.decided_at_start
         report.rates.append(("accepted commands (202)", rate, "no-op /healthz", floor_rate))
     report.show()
+    show_keeping_up(lag, drain, decided_count, undecided)
+    show_cpu(meter, decided_count, shared=bool(stack_shared()))
+
+
+def show_keeping_up(lag: DecisionLag, drain: float, decided: float, undecided: float) -> None:
+    lags = [value for _, value in lag.samples]
+    after = (
+        f"{drain:.2f} s after the end ({'within' if drain <= 1.0 else 'NOT within'} 1 s)"
+        if drain != float("inf")
+        else f"NOT: {undecided:.0f} still undecided 30 s after the end"
+    )
+    console.print(
+        f"decisions: {decided:.0f} decided; lag (accepted - decided) peak "
+        f"{max(lags, default=0):.0f}"
+        f", at the end {lags[-1] if lags else 0:.0f}, "
+        f"{'bounded' if lag.bounded() else 'GROWING'} over the run; every command decided: "
+        f"{after}"
+    )
+
+
+def show_cpu(meter: CpuMeter, decided: float, shared: bool) -> None:
+    table = Table(title="CPU per decided command, over the throughput run and its drain")
+    for column in ("process", "CPU s", "CPU ms per decided command"):
+        table.add_column(column, justify="left" if column == "process" else "right")
+    for name, seconds in meter.spent.items():
+        table.add_row(name, f"{seconds:.1f}", f"{seconds * 1000 / max(decided, 1):.3f}")
+    total = sum(meter.spent.values())
+    table.add_row("all", f"{total:.1f}", f"{total * 1000 / max(decided, 1):.3f}")
+    console.print(table)
+    if shared:
+        console.print(
+            "(Kafka and PostgreSQL are shared (CHORUS_KAFKA / CHORUS_DATABASE_URL): their CPU "
+            "includes whatever else uses them)"
+        )
+
+
+def stack_shared() -> bool:
+    settings = Settings.from_env()
+    return settings.kafka_explicit or settings.database_explicit
 
 
 if __name__ == "__main__":

@@ -1,85 +1,150 @@
-"""Live-query benchmark: command accepted (202) -> SSE event received, with 1, 100 and 1,000
-connected clients, and the queries process's memory at 1,000 clients; before that, command sent
--> read model committed (its NOTIFY received) and the projector's time per event. Each latency
-beside the bare Kafka produce->consume round trip measured in the same run.
+"""Live-query benchmark: command accepted (202) -> SSE event received, with 1, 100, 1,000 and
+10,000 connected clients, beside the bare Kafka produce->consume round trip plus the fan-out
+floor (bench/sse_floor.py: a minimal uvicorn SSE broadcaster, one pre-encoded frame written to
+every connection) read by the same readers in the same run; and the queries process's memory
+at each count. Before that, command sent -> read model committed (its NOTIFY received) and the
+projector's time per event. The readers are bare asyncio protocols spread over up to four
+processes (bench/sse_readers.py), so that reading costs the server's cores as little as it can.
 
-    .venv/bin/python -m bench.live [--samples 100] [--clients 1,100,1000]
+    .venv/bin/python -m bench.live [--samples 100] [--clients 1,100,1000,10000] [--readers 0]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import resource
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import aiohttp
 import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
+from bench.proc import rss_mib
+from bench.sse_readers import ReaderPool
+from devstack.server import HOST, free_port
 from streams.readmodels.store import CHANNEL
 
 WARMUP = 30  # the first changes after start-up pay for partition loads and connections
+# Reader processes: at most this many connections each, and no more processes than cores allow.
+PER_READER = 2500
 
 
-class Listener:
-    """One SSE client; remembers when each event id arrived."""
-
-    def __init__(self) -> None:
-        self.arrivals: dict[int, float] = {}
-        self.ready = asyncio.Event()
-
-    async def run(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
-        headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-        async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout()) as response:
-            response.raise_for_status()
-            async for raw in response.content:
-                line = raw.rstrip(b"\n")
-                if line.startswith(b"id: "):
-                    self.arrivals[int(line[4:])] = time.perf_counter()
-                    self.ready.set()
+def interval(clients: int) -> float:
+    """Seconds between changes: one at a time, further apart for more clients (each change is
+    `clients` frames), the same pace for Chorus and its floor."""
+    return max(0.05, clients / 20_000)
 
 
-async def measure(
-    queries: str, commands: str, token: str, team_id: str, clients: int, samples: int, pid: int
-) -> tuple[list[float], float]:
-    """Latencies (ms) over all clients and samples, and the queries process's RSS (MiB) while
-    every client is connected."""
-    url = f"{queries}/v1/teams/{team_id}/live"
-    listeners = [Listener() for _ in range(clients)]
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        tasks = [asyncio.create_task(listener.run(session, url, token)) for listener in listeners]
-        for listener in listeners:
-            await asyncio.wait_for(listener.ready.wait(), 60)
-        accepted: dict[str, float] = {}
-        async with httpx.AsyncClient(base_url=commands, timeout=30) as http:
-            headers = {"Authorization": f"Bearer {token}"}
-            for index in range(samples + WARMUP):
-                body = {"status": ("available", "busy", "away")[index % 3], "device_id": "bench"}
-                answer = await http.post(
-                    f"/v1/teams/{team_id}/presence", json=body, headers=headers
-                )
-                if index >= WARMUP:  # the first changes warm caches and connections
-                    accepted[answer.json()["command_id"]] = time.perf_counter()
-                await asyncio.sleep(0.05)  # one change at a time: this measures latency
-            seqs = {c: await _seq(http, c, headers) for c in accepted}
-        await asyncio.sleep(1.0)
-        memory = rss_mib(pid)
-        for task in tasks:
-            task.cancel()
+def latencies_of(
+    arrivals: dict[int, list[float]], sent: dict[int, float], clients: int
+) -> list[float]:
+    """Milliseconds from each event's `sent` time to its arrival at each client; every client
+    must have received every event."""
     latencies = [
-        (listener.arrivals[seqs[c]] - accepted[c]) * 1000
-        for listener in listeners
-        for c in accepted
-        if seqs[c] in listener.arrivals
+        (arrived - started) * 1000
+        for event_id, started in sent.items()
+        for arrived in arrivals.get(event_id, [])
     ]
-    missing = clients * samples - len(latencies)
+    missing = clients * len(sent) - len(latencies)
     if missing:
         raise RuntimeError(f"{missing} events never reached their client")
-    return latencies, memory
+    return latencies
+
+
+def chorus_fanout(
+    readers: ReaderPool,
+    queries: str,
+    commands: str,
+    token: str,
+    team_id: str,
+    clients: int,
+    samples: int,
+    pid: int,
+) -> tuple[list[float], float]:
+    """Command accepted (202) -> SSE event received, over all clients and samples (ms), and the
+    queries process's RSS (MiB) while every client is connected."""
+    address = urlsplit(queries)
+    readers.open(
+        address.hostname or "127.0.0.1",
+        address.port or 80,
+        f"/v1/teams/{team_id}/live",
+        [f"Authorization: Bearer {token}"],
+        clients,
+    )
+    accepted: dict[str, float] = {}
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=commands, timeout=30) as http:
+        for index in range(samples + WARMUP):
+            body = {"status": ("available", "busy", "away")[index % 3], "device_id": "bench"}
+            answer = http.post(f"/v1/teams/{team_id}/presence", json=body, headers=headers)
+            if index >= WARMUP:  # the first changes warm caches and connections
+                accepted[answer.json()["command_id"]] = time.monotonic()
+            time.sleep(interval(clients))
+        seqs = {c: _seq(http, c, headers) for c in accepted}
+    readers.wait_for(max(seqs.values()), clients)
+    memory = rss_mib(pid)
+    arrivals = readers.collect()
+    readers.close()
+    return latencies_of(arrivals, {seqs[c]: t for c, t in accepted.items()}, clients), memory
+
+
+def floor_fanout(readers: ReaderPool, floor: str, clients: int, samples: int) -> list[float]:
+    """The bare broadcaster: emit answered -> SSE event received, over all clients (ms)."""
+    address = urlsplit(floor)
+    readers.open(address.hostname or "127.0.0.1", address.port or 80, "/live", [], clients)
+    sent: dict[int, float] = {}
+    with httpx.Client(base_url=floor, timeout=30) as http:
+        for event_id in range(1, samples + WARMUP + 1):
+            http.post("/emit", params={"id": event_id}).raise_for_status()
+            if event_id > WARMUP:
+                sent[event_id] = time.monotonic()
+            time.sleep(interval(clients))
+    readers.wait_for(max(sent), clients)
+    arrivals = readers.collect()
+    readers.close()
+    return latencies_of(arrivals, sent, clients)
+
+
+@contextmanager
+def floor_server(workdir: Path) -> Iterator[str]:
+    """The minimal SSE broadcaster (bench/sse_floor.py) under uvicorn, on a free port."""
+    port = free_port()
+    argv = [sys.executable, "-m", "uvicorn", "bench.sse_floor:app", "--http", "httptools"]
+    argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with (workdir / "sse-floor.log").open("ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://{HOST}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.post(f"{url}/emit", params={"id": 0}, timeout=1).raise_for_status()
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError("the SSE floor did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def raise_file_limit(clients: int) -> None:
+    """Each client is a socket in a reader and in the server: lift the soft limit to the hard
+    one (children inherit it), and say so when even that is too few."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard != resource.RLIM_INFINITY and hard < clients + 1000:
+        raise RuntimeError(f"open files limited to {hard}: too few for {clients} clients")
 
 
 def committed_latencies(
@@ -126,35 +191,32 @@ def projector_seconds_per_event(worker: str) -> float:
     raise RuntimeError("the worker publishes no chorus_project_seconds")
 
 
-async def _seq(http: httpx.AsyncClient, command_id: str, headers: dict[str, str]) -> int:
+def _seq(http: httpx.Client, command_id: str, headers: dict[str, str]) -> int:
     for _ in range(200):
-        answer = await http.get(f"/v1/commands/{command_id}", headers=headers)
+        answer = http.get(f"/v1/commands/{command_id}", headers=headers)
         if answer.status_code == 200 and answer.json()["status"] != "pending":
             return int(answer.json()["position"])
-        await asyncio.sleep(0.05)
+        time.sleep(0.05)
     raise RuntimeError("a command was never decided")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--samples", type=int, default=100, help="changes per client count")
-    parser.add_argument("--clients", default="1,100,1000", help="comma-separated client counts")
+    parser.add_argument("--clients", default="1,100,1000,10000", help="comma-separated counts")
+    parser.add_argument("--readers", type=int, default=0, help="reader processes (0: by count)")
     args = parser.parse_args()
+    counts = [int(c) for c in args.clients.split(",")]
+    raise_file_limit(max(counts))
     report = Report("live queries")
-    with bench_stack() as stack:
+    memory: dict[int, float] = {}
+    with bench_stack() as stack, floor_server(stack.workdir) as floor_url:
         worker = stack.start("worker")
         commands = stack.start("commands")
         queries = stack.start("queries")
         queries_pid = stack.children[-1].process.pid  # type: ignore[union-attr]
         token, _, team_id = sign_up(commands)
-        floor = kafka_round_trips(stack.kafka, 300)
+        kafka = kafka_round_trips(stack.kafka, 300)
         console.print("measuring command sent -> read model committed ...")
         committed = committed_latencies(stack.database_url, commands, token, team_id, args.samples)
         report.rows.append(
@@ -162,22 +224,34 @@ def main() -> None:
                 "sent->read model committed (NOTIFY)",
                 *summary(committed),
                 "bare Kafka produce->consume",
-                *summary(floor),
+                *summary(kafka),
             )
         )
         per_event = projector_seconds_per_event(worker) * 1000
-        memory = {}
-        for clients in (int(c) for c in args.clients.split(",")):
-            console.print(f"measuring with {clients} connected clients ...")
-            latencies, memory[clients] = asyncio.run(
-                measure(queries, commands, token, team_id, clients, args.samples, queries_pid)
+        for clients in counts:
+            processes = args.readers or max(1, min(4, -(-clients // PER_READER)))
+            console.print(f"measuring with {clients} clients ({processes} reader processes) ...")
+            with ReaderPool(processes) as readers:
+                fanout = floor_fanout(readers, floor_url, clients, args.samples)
+                latencies, memory[clients] = chorus_fanout(
+                    readers, queries, commands, token, team_id, clients, args.samples, queries_pid
+                )
+            (kafka_p50, kafka_p99), (fanout_p50, fanout_p99) = summary(kafka), summary(fanout)
+            report.rows.append(
+                Row(
+                    f"fan-out floor, {clients} clients",
+                    *summary(fanout),
+                    "bare Kafka produce->consume",
+                    *summary(kafka),
+                )
             )
             report.rows.append(
                 Row(
                     f"accepted->SSE, {clients} clients",
                     *summary(latencies),
-                    "bare Kafka produce->consume",
-                    *summary(floor),
+                    "Kafka round trip + fan-out floor",
+                    kafka_p50 + fanout_p50,
+                    kafka_p99 + fanout_p99,
                 )
             )
     report.show()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -32,10 +33,41 @@ def descendants(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int, tree: bool = True) -> float:
-    """User plus system CPU seconds of `pid` (all its threads) and, with `tree`, its descendants."""
+    """User plus system CPU seconds of `pid` (all its threads) and, with `tree`, its descendants,
+    live or exited (a reaped child's time is in its parent's cutime and cstime)."""
     total = 0
     for each in descendants(pid) if tree else [pid]:
         fields = _stat(each)
         if fields is not None:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+            if tree:
+                total += int(fields[13]) + int(fields[14])  # cutime, cstime of reaped children
     return total / TICKS
+
+
+def listening_pid(port: int) -> int | None:
+    """The process that listens on TCP `port` (its socket found through /proc), if any."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in inodes:
+                        return int(entry.name)
+    return None
+
+
+def rss_mib(pid: int) -> float:
+    """Resident memory of `pid`, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")

@@ -1,24 +1,27 @@
 """Live queries over server-sent events: a snapshot, then one event per change, resumable.
 
 The client is registered with the hub before the snapshot (or the resumed changes) is read,
-so a change committed meanwhile is both in the queue and, perhaps, in what was read; the
-stream sends each seq once by skipping whatever is not past the position already sent.
+so a change committed meanwhile is both in its queue and, perhaps, in what was read; the
+stream sends each seq once by skipping whatever is not past the position already sent. Once
+the opening is written, the hub writes each change to the stream itself (queries/stream.py):
+no coroutine of the connection wakes per change, only for keep-alives and its end.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from db.readmodels import calls_of, presence_of, team_position
 from db.snapshots import snapshot
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import ensure_member_cached
 from queries.state import queries_state
+from queries.stream import SseWriter
 from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event
 from web.auth import caller
@@ -30,19 +33,41 @@ async def live(request: Request) -> Response:
     team_id = path_uuid(request, "team_id")
     state = queries_state(request)
     await ensure_member_cached(state, team_id, user_id)
-    hub = state.hub
-    subscriber = await hub.subscribe(team_id)
-    resume = _last_event_id(request)
-    return StreamingResponse(
-        _stream(request, hub, subscriber, resume, state.settings.sse_keepalive_seconds),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    subscriber = await state.hub.subscribe(team_id)
+    return LiveStream(request, subscriber, _last_event_id(request))
 
 
 def _last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id", "").strip()
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
+class LiveStream(Response):
+    """The SSE response of one live client, from its opening until it leaves or falls behind."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, request: Request, subscriber: Subscriber, resume: int | None) -> None:
+        # As StreamingResponse does: no body, so no Content-Length.
+        self.status_code = 200
+        self.background = None
+        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        self.request, self.subscriber, self.resume = request, subscriber, resume
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = queries_state(self.request)
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        writer = await _stream(
+            self.request,
+            state.hub,
+            self.subscriber,
+            self.resume,
+            state.settings.sse_keepalive_seconds,
+            send,
+            receive,
+        )
+        if writer:  # cut off (it fell behind): the client resumes from what it got
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _stream(
@@ -51,25 +76,42 @@ async def _stream(
     subscriber: Subscriber,
     resume: int | None,
     keepalive: float,
-) -> AsyncIterator[bytes]:
-    """The opening, then each change; a comment when quiet for `keepalive` seconds (proxies)."""
+    send: Send,
+    receive: Receive,
+) -> bool:
+    """The opening, then each change (written by the hub); a comment when quiet for
+    `keepalive` seconds (proxies). True when the stream was cut off, False when the client
+    left."""
+    leaving = asyncio.ensure_future(_disconnected(receive))
+    writer: SseWriter | None = None
     try:
         sent, opening = await _opening(request, hub, subscriber, resume)
-        for chunk in opening:
-            yield chunk
-        while True:
-            try:
-                change = await asyncio.wait_for(subscriber.queue.get(), keepalive)
-            except TimeoutError:
-                yield KEEPALIVE
+        writer = SseWriter(send, sent, hub.queue_limit)
+        if opening:
+            writer.write(b"".join(opening))
+        subscriber.attach(writer)
+        loop = asyncio.get_running_loop()
+        while not (writer.ended.done() or leaving.done()):
+            quiet = loop.time() - writer.last_write
+            if quiet >= keepalive:
+                writer.write(KEEPALIVE)
                 continue
-            if change is None:  # this client fell too far behind: it resumes from `sent`
-                return
-            if change.seq > sent:
-                yield change.frame
-                sent = change.seq
+            await asyncio.wait(
+                (leaving, writer.ended),
+                timeout=keepalive - quiet,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        return writer.ended.done() and writer.ended.result() and not leaving.done()
     finally:
         hub.unsubscribe(subscriber)
+        leaving.cancel()
+        if writer is not None:
+            await writer.close()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 async def _opening(
@@ -81,8 +123,8 @@ async def _opening(
     kept, or beyond the team's position (another stack's), gets a fresh snapshot.
     """
     team_id = subscriber.team_id
-    current = await hub.position(team_id)
-    if resume is not None and changes_horizon(current) <= resume <= current:
+    current = None if resume is None else await hub.position(team_id)
+    if resume is not None and current is not None and changes_horizon(current) <= resume <= current:
         changes = await hub.changes_after(team_id, resume)
         chunks = [c.frame for c in changes]
         return (changes[-1].seq if changes else resume), chunks

@@ -1,10 +1,14 @@
-"""A live client that cannot keep up is cut off (to resume), never buffered without bound."""
+"""A live client that cannot keep up is cut off (to resume), never buffered without bound; one
+that keeps up is written to at once."""
 
 from __future__ import annotations
 
 import asyncio
 
+from starlette.types import Message
+
 from queries.hub import ChangeRow, Subscriber
+from queries.stream import SseWriter
 from schemas.sse import EventParser
 
 
@@ -38,3 +42,60 @@ def test_a_change_frame_is_the_sse_event_a_client_parses() -> None:
     assert [(e.event, e.id, e.data) for e in events] == [
         ("call", "7", {"call_id": "c", "state": "active"})
     ]
+
+
+class Connection:
+    """An ASGI send whose transport can be paused: a write then waits until it resumes."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.bodies: list[bytes] = []
+
+    async def send(self, message: Message) -> None:
+        await self.writable.wait()
+        self.bodies.append(message["body"])
+
+
+async def test_a_stream_that_keeps_up_is_written_at_once_without_a_task() -> None:
+    connection = Connection()
+    writer = SseWriter(connection.send, sent=0, backlog_limit=2)
+    tasks = len(asyncio.all_tasks())
+
+    writer.changes([ChangeRow(1, "presence", {}), ChangeRow(2, "call", {})], b"one+two")
+    writer.changes([ChangeRow(2, "call", {})])  # already written: skipped
+    writer.changes([ChangeRow(3, "presence", {"n": 3})])
+
+    assert connection.bodies == [b"one+two", ChangeRow(3, "presence", {"n": 3}).frame]
+    assert len(asyncio.all_tasks()) == tasks and not writer.ended.done()
+
+
+async def test_a_paused_stream_gets_its_backlog_in_order_once_it_drains() -> None:
+    connection = Connection()
+    writer = SseWriter(connection.send, sent=0, backlog_limit=2)
+    connection.writable.clear()
+
+    for body in (b"a", b"b", b"c"):
+        writer.write(body)
+    assert connection.bodies == []
+    connection.writable.set()
+    while len(connection.bodies) < 3:
+        await asyncio.sleep(0)
+
+    assert connection.bodies == [b"a", b"b", b"c"]
+    assert not writer.ended.done()
+    writer.write(b"d")  # written at once again
+    assert connection.bodies[-1] == b"d"
+
+
+async def test_a_paused_stream_past_its_backlog_is_cut_off() -> None:
+    connection = Connection()
+    writer = SseWriter(connection.send, sent=0, backlog_limit=2)
+    connection.writable.clear()
+
+    for body in (b"a", b"b", b"c", b"d"):
+        writer.write(body)
+
+    assert writer.ended.done() and writer.ended.result() is True  # overflowed: it resumes
+    await writer.close()
+    assert connection.bodies == []

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import cast
 
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.types import Message
 
 from auth.cache import VerifiedTokens, membership_cache
 from config.settings import Settings
@@ -28,11 +28,34 @@ def _events(chunks: list[bytes]) -> list[ServerEvent]:
     return [event for line in b"".join(chunks).decode().split("\n") for event in parser.feed(line)]
 
 
-async def _all(stream: AsyncIterator[bytes]) -> list[bytes]:
-    async def collect() -> list[bytes]:
-        return [chunk async for chunk in stream]
+class FakeClient:
+    """The ASGI side of one connection: what the stream sent, and a way to leave."""
 
-    return await asyncio.wait_for(collect(), 2.0)
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+        self.gone = asyncio.Event()
+
+    async def send(self, message: Message) -> None:
+        self.sent.append(message.get("body", b""))
+
+    async def receive(self) -> Message:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+
+async def _run(
+    request: Request,
+    hub: ChangeHub,
+    subscriber: Subscriber,
+    resume: int | None,
+    keepalive: float = 5.0,
+    client: FakeClient | None = None,
+) -> tuple[bool, list[bytes]]:
+    """Run a stream until it ends: (cut off, what it sent)."""
+    client = client or FakeClient()
+    stream = live._stream(request, hub, subscriber, resume, keepalive, client.send, client.receive)
+    cut_off = await asyncio.wait_for(stream, 2.0)
+    return cut_off, client.sent
 
 
 def _request(tmp_path: Path, engine: ScriptedEngine | None = None) -> Request:
@@ -80,8 +103,9 @@ async def test_a_resumed_stream_sends_the_missed_changes_then_new_ones_each_once
         subscriber.offer(ChangeRow(seq, "call", {"n": seq}))
     subscriber.queue.put_nowait(None)
 
-    chunks = await _all(live._stream(_request(tmp_path), hub, subscriber, 2, keepalive=5.0))
+    cut_off, chunks = await _run(_request(tmp_path), hub, subscriber, 2)
 
+    assert cut_off
     assert [(e.id, e.event) for e in _events(chunks)] == [
         ("3", "presence"),
         ("4", "presence"),
@@ -105,7 +129,7 @@ async def test_a_stream_with_nothing_to_resume_opens_with_a_snapshot(
     subscriber.offer(ChangeRow(6, "call", {"n": 6}))
     subscriber.queue.put_nowait(None)
 
-    chunks = await _all(live._stream(_request(tmp_path, engine), hub, subscriber, resume, 5.0))
+    _, chunks = await _run(_request(tmp_path, engine), hub, subscriber, resume)
 
     snapshot, change = _events(chunks)
     assert (snapshot.event, snapshot.id, change.event, change.id) == ("snapshot", "5", "call", "6")
@@ -129,23 +153,52 @@ async def test_a_resume_from_before_the_kept_changes_gets_a_snapshot(
     monkeypatch.setattr(live, "_snapshot", snapshot)
     subscriber.queue.put_nowait(None)
 
-    opened = await _all(live._stream(_request(tmp_path), hub, subscriber, 999, 5.0))
+    _, opened = await _run(_request(tmp_path), hub, subscriber, 999)
     assert snapshots == [TEAM]
     assert [e.id for e in _events(opened)] == ["11000"]
 
     subscriber = await hub.subscribe(TEAM)
     subscriber.queue.put_nowait(None)
-    resumed = await _all(live._stream(_request(tmp_path), hub, subscriber, 1_000, 5.0))
+    _, resumed = await _run(_request(tmp_path), hub, subscriber, 1_000)
     assert snapshots == [TEAM]  # from 1 000 on everything is kept: resumed, no snapshot
     assert [e.id for e in _events(resumed)][:2] == ["1001", "1002"]
 
 
 async def test_a_quiet_stream_sends_keepalive_comments(tmp_path: Path) -> None:
     hub, subscriber = await _team_at(3)
-    stream = live._stream(_request(tmp_path), hub, subscriber, 3, keepalive=0.01)
+    client = FakeClient()
+    running = asyncio.create_task(
+        _run(_request(tmp_path), hub, subscriber, 3, keepalive=0.01, client=client)
+    )
+    while KEEPALIVE not in client.sent:
+        await asyncio.sleep(0.01)
+    client.gone.set()
 
-    quiet = await asyncio.wait_for(anext(stream), 2.0)
-    subscriber.queue.put_nowait(None)
-    rest: list[Any] = await _all(stream)
+    cut_off, chunks = await running
+    assert not cut_off  # the client left
+    assert set(chunks) == {KEEPALIVE}
+    assert hub.clients() == 0
 
-    assert (quiet, rest) == (KEEPALIVE, [])
+
+async def test_changes_after_the_opening_are_written_by_the_hub_each_once(tmp_path: Path) -> None:
+    hub, subscriber = await _team_at(2)
+    client = FakeClient()
+    running = asyncio.create_task(_run(_request(tmp_path), hub, subscriber, 2, client=client))
+    while subscriber.writer is None:
+        await asyncio.sleep(0)
+
+    hub.commit(TEAM, "presence", "call")
+    while len(_events(client.sent)) < 2:
+        await asyncio.sleep(0.01)
+    hub.commit(TEAM, "presence")
+    while len(_events(client.sent)) < 3:
+        await asyncio.sleep(0.01)
+    client.gone.set()
+
+    assert not (await running)[0]
+    assert [(e.id, e.event) for e in _events(client.sent)] == [
+        ("3", "presence"),
+        ("4", "call"),
+        ("5", "presence"),
+    ]
+    assert hub.clients() == 0
