@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from admin import inspection, sessions, timeline
 from admin.media_view import MediaWatch, media_routes
 from admin.metrics import SAMPLE_SECONDS, Sampler
+from admin.metrics_panels import metrics_routes
 from admin.metrics_store import MetricsStore
 from admin.openapi import OPERATIONS
 from admin.page import page_routes
@@ -49,6 +50,7 @@ def create_app(settings: Settings, sample_seconds: float = SAMPLE_SECONDS) -> St
             *inspection.routes,
             *timeline.routes,
             *media_routes(media),
+            *metrics_routes(store),
             *page_routes(store),
             openapi_route("Chorus admin", OPERATIONS),
         ],

@@ -26,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.media_view import MediaWatch
 from admin.metrics_scrape import Scrape, Target, scrape_all, targets
-from admin.metrics_store import Buckets, MetricsStore, bucket_delta, counter_delta
+from admin.metrics_store import WINDOWS, Buckets, MetricsStore, bucket_delta, counter_delta
 from config.settings import Settings
 from db.tables import rm_calls
+from schemas.clock import format_millis
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +174,33 @@ class Sampler:
         participants = sa.func.coalesce(
             sa.func.sum(sa.func.jsonb_array_length(rm_calls.c.body["participants"])), 0
         )
+        count = sa.select(sa.func.count()).select_from(rm_calls)
         async with engine.connect() as conn:
-            total = await conn.scalar(sa.select(sa.func.count()).select_from(rm_calls))
+            total = int(await conn.scalar(count) or 0)
+            # The read model knows when each call started: the figures over a window are exact
+            # even for calls started before this service was.
+            started = {
+                window.name: int(
+                    await conn.scalar(
+                        count.where(
+                            rm_calls.c.started_at
+                            >= format_millis(int((at - window.seconds) * 1000))
+                        )
+                    )
+                    or 0
+                )
+                for window in WINDOWS
+            }
             active = (
                 await conn.execute(
                     sa.select(sa.func.count(), participants).where(rm_calls.c.state == "active")
                 )
             ).one()
         calls, people = int(active[0]), int(active[1])
-        self.store.add("calls_started", at, counter_delta(float(total or 0), self._calls))
-        self._calls = float(total or 0)
+        self.store.add("calls_started", at, counter_delta(float(total), self._calls))
+        self._calls = float(total)
+        for name, value in started.items():
+            self.store.add(f"calls_started.{name}", at, value)
         self.store.add("calls_active", at, calls)
         self.store.add("call_participants", at, people)
         if exported is not None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
+from admin.auth import operator_route
 from admin.metrics_store import WINDOWS, MetricsStore, Window
 from admin.metrics_svg import Fold, Line, fold_max, fold_sum, format_value, plot
 
-Figure = Callable[[MetricsStore, float], float | None]  # (store, since) -> a number
+Figure = Callable[[MetricsStore, float, Window], float | None]  # (store, since, window)
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Panel:
             {
                 "label": stat.label,
                 "unit": stat.unit,
-                **{w.name: stat.figure(store, now - w.seconds) for w in WINDOWS},
+                **{w.name: stat.figure(store, now - w.seconds, w) for w in WINDOWS},
             }
             for stat in self.stats
         ]
@@ -59,19 +64,24 @@ class Shown:
 
 
 def _total(name: str) -> Figure:
-    return lambda store, since: store.total(name, since)
+    return lambda store, since, window: store.total(name, since)
 
 
 def _peak(name: str) -> Figure:
-    return lambda store, since: store.peak(name, since)
+    return lambda store, since, window: store.peak(name, since)
 
 
 def _latest(name: str) -> Figure:
-    return lambda store, since: store.latest(name)
+    return lambda store, since, window: store.latest(name)
+
+
+def _counted(prefix: str) -> Figure:
+    """A count the sampler takes over each window itself (`<prefix>.hour`, `<prefix>.day`)."""
+    return lambda store, since, window: store.latest(f"{prefix}.{window.name}")
 
 
 def _mean(name: str) -> Figure:
-    def mean(store: MetricsStore, since: float) -> float | None:
+    def mean(store: MetricsStore, since: float, window: Window) -> float | None:
         values = [value for _, value in store.points(name, since)]
         return sum(values) / len(values) if values else None
 
@@ -79,7 +89,7 @@ def _mean(name: str) -> Figure:
 
 
 def _quantile_ms(name: str, q: float) -> Figure:
-    def figure(store: MetricsStore, since: float) -> float | None:
+    def figure(store: MetricsStore, since: float, window: Window) -> float | None:
         value = store.quantile(name, since, q)
         return None if value is None else value * 1000
 
@@ -122,7 +132,7 @@ def _prefix_stats(store: MetricsStore, prefix: str, label: Callable[[str], str])
 def panels(store: MetricsStore) -> list[Panel]:
     """The panels, in the page's order (per-partition and per-node ones as the store knows them)."""
     return [
-        Panel("calls_started", "Calls started", [Stat("started", "", _total("calls_started"))],
+        Panel("calls_started", "Calls started", [Stat("started", "", _counted("calls_started"))],
               _series(("started", "calls_started")), fold=fold_sum),
         Panel("calls_active", "Active calls and participants",
               [Stat("active calls now", "", _latest("calls_active")),
@@ -180,3 +190,21 @@ def figure_text(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     return format_value(value) + (f" {unit}" if unit else "")
+
+
+def metrics_routes(store: MetricsStore) -> list[Route]:
+    """`GET /v1/admin/metrics`: every panel's figures over the last hour and day, as numbers."""
+
+    async def get_metrics(request: Request) -> Response:
+        now = time.time()
+        return JSONResponse(
+            {
+                "interval_seconds": store.interval,
+                "panels": [
+                    {"key": panel.key, "title": panel.title, "figures": panel.figures(store, now)}
+                    for panel in panels(store)
+                ],
+            }
+        )
+
+    return [operator_route("/v1/admin/metrics", get_metrics, ["GET"])]

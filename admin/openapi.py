@@ -31,4 +31,5 @@ OPERATIONS = [
         query=("after", "limit"),
     ),
     Operation("get", f"{ADMIN}/media/rooms", "Media nodes and the calls' rooms", 200),
+    Operation("get", f"{ADMIN}/metrics", "The sampled metrics over the last hour and day", 200),
 ]

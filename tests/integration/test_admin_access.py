@@ -141,8 +141,8 @@ ADMIN_ROUTES = _admin_routes()
 
 def test_the_guarded_route_list_is_what_the_service_serves_and_documents() -> None:
     paths = {path.split("/")[3] for _, path in ADMIN_ROUTES}
-    assert paths == {"accounts", "teams", "commands", "media"}
-    assert len(ADMIN_ROUTES) == 8
+    assert paths == {"accounts", "teams", "commands", "media", "metrics"}
+    assert len(ADMIN_ROUTES) == 9
     served = {
         (method.lower(), route.path)
         for route in create_app(Settings(secret=SECRET)).routes
@@ -179,7 +179,8 @@ async def test_every_admin_route_is_for_operators_only(
     forbidden = await call(user)
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "forbidden"
-    # An operator gets past the guard: to a 404, as nothing here exists (the media view lists
-    # what it read, which is nothing).
+    # An operator gets past the guard: to a 404, as nothing here exists (the media view and the
+    # metrics list what they have, which is nothing yet).
     passed = await call(operator)
-    assert passed.status_code == (200 if path == "/v1/admin/media/rooms" else 404), passed.text
+    listed = path in ("/v1/admin/media/rooms", "/v1/admin/metrics")
+    assert passed.status_code == (200 if listed else 404), passed.text
