@@ -163,10 +163,12 @@ async def team_timeline(request: Request, team_id: str, after: int, limit: int) 
     if found is None:
         raise Problem(404, "unknown_team", "no such team")
     settings = state.settings
+    if not settings.kafka_bootstrap:
+        raise Problem(503, "log_unavailable", "this service was given no Kafka cluster")
     try:
         return await asyncio.to_thread(
             read_timeline,
-            settings.require_kafka(),
+            settings.kafka_bootstrap,
             settings.topics.events,
             team_id,
             after=after,
