@@ -31,6 +31,10 @@ EVENTS_CONFIG = {
     "cleanup.policy": "delete",
     "compression.type": "zstd",
 }
+# Operators' audit log: kept forever like the events; one partition holds its one chain.
+AUDIT_CONFIG = {"retention.ms": "-1", "retention.bytes": "-1", "cleanup.policy": "delete"}
+# Token revocations: only each user's latest matters.
+REVOCATIONS_CONFIG = {"cleanup.policy": "compact", "segment.ms": str(3600 * 1000)}
 # librdkafka logs every refused connection to stderr; a probe reports failure by its result.
 QUIET = {"log_level": 0}
 
@@ -58,8 +62,8 @@ def producer_config(bootstrap: str, **extra: Any) -> dict[str, Any]:
 
 
 def ensure_topics(bootstrap: str, topics: Topics, partitions: int, timeout: float = 30) -> None:
-    """Create the commands, events, decider-snapshots and media-nodes topics if missing; raise if
-    the commands, events or snapshots topic has other partitions.
+    """Create the commands, events, decider-snapshots, media-nodes, audit and revocations topics
+    if missing; raise if the commands, events or snapshots topic has other partitions.
 
     Returns once every partition of each topic has a leader, so clients can use them at once.
     """
@@ -103,6 +107,8 @@ def _new_topics(topics: Topics, partitions: int) -> list[NewTopic]:
         NewTopic(topics.decider_snapshots, partitions, 1, config=SNAPSHOTS_CONFIG),
         # Heartbeats: only each node's latest matters; one partition keeps them in one order.
         NewTopic(topics.media_nodes, 1, 1, config=MEDIA_NODES_CONFIG),
+        NewTopic(topics.audit, 1, 1, config=AUDIT_CONFIG),
+        NewTopic(topics.revocations, 1, 1, config=REVOCATIONS_CONFIG),
     ]
 
 

@@ -1,6 +1,5 @@
-"""The admin service: operators' sign-in, read-only inspection, the event timeline, media rooms,
-the sampled metrics and the server-rendered page (support edits and the audit log are still to
-come: see README, "Admin service")."""
+"""The admin service: operators' sign-in, inspection, the event timeline, media rooms, support
+edits recorded in the audit log, the sampled metrics and the server-rendered page (`/admin`)."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from contextlib import asynccontextmanager
 from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
-from admin import inspection, sessions, timeline
+from admin import account_edits, audit_view, inspection, sessions, team_edits, timeline
 from admin.media_view import MediaWatch, media_routes
 from admin.metrics import SAMPLE_SECONDS, Sampler
 from admin.metrics_panels import metrics_routes
@@ -20,13 +19,13 @@ from admin.page import page_routes
 from admin.state import AdminState, open_admin_state
 from config.settings import Settings
 from web.openapi import openapi_route
-from web.service import StateCheck, build_service, database_ready
+from web.service import StateCheck, build_service, database_ready, kafka_ready
 
 
 def create_app(settings: Settings, sample_seconds: float = SAMPLE_SECONDS) -> Starlette:
     """Build the admin service; its database engine, log readers and sampler start in its
     lifespan."""
-    checks: dict[str, StateCheck[AdminState]] = {"database": database_ready}
+    checks: dict[str, StateCheck[AdminState]] = {"database": database_ready, "kafka": kafka_ready}
     store = MetricsStore(sample_seconds)
     media = MediaWatch(settings)
     sampler = Sampler(settings, store, media)
@@ -51,6 +50,9 @@ def create_app(settings: Settings, sample_seconds: float = SAMPLE_SECONDS) -> St
             *timeline.routes,
             *media_routes(media),
             *metrics_routes(store),
+            *account_edits.routes,
+            *team_edits.routes,
+            *audit_view.routes,
             *page_routes(store),
             openapi_route("Chorus admin", OPERATIONS),
         ],

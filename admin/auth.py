@@ -9,9 +9,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from admin.state import admin_state
-from auth.tokens import OPERATOR_SCOPE, InvalidToken, bearer_token
-from web.auth import unauthorized
+from auth.tokens import OPERATOR_SCOPE
+from web.auth import bearer_identity
 from web.errors import Problem
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -19,11 +18,7 @@ Endpoint = Callable[[Request], Awaitable[Response]]
 
 def operator(request: Request) -> str:
     """The operator id of a valid operator token: 401 without a valid token, 403 for a user's."""
-    tokens = admin_state(request).tokens
-    try:
-        identity = tokens.identity(bearer_token(request.headers.get("authorization")))
-    except InvalidToken as exc:
-        raise unauthorized(str(exc)) from exc
+    identity = bearer_identity(request)
     if identity.scope != OPERATOR_SCOPE:
         raise Problem(403, "forbidden", "this route is for operators; sign in as one")
     return identity.user_id

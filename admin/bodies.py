@@ -1,4 +1,5 @@
-"""Request bodies of the admin service: strict, as the public API's (schemas/bodies.py)."""
+"""Request bodies of the admin service: strict, as the public API's (schemas/bodies.py); every
+support edit requires a reason."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.fields import Email, OfferedPassword
+from schemas.audit import Reason
+from schemas.fields import DisplayName, Email, Id, OfferedPassword
 
 TotpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="A current TOTP code.")]
 
@@ -17,3 +19,24 @@ class OperatorCredentials(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     email: Email
     password: OfferedPassword
     code: TotpCode
+
+
+class Reasoned(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A support edit that takes nothing but the operator's reason."""
+
+    reason: Reason
+
+
+class AccountChanges(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`PATCH /v1/admin/accounts/{user_id}`: a new display name, e-mail, or both."""
+
+    reason: Reason
+    display_name: DisplayName | None = None
+    email: Email | None = None
+
+
+class NewOwner(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/admin/teams/{team_id}/owner`: the member who owns the team from now on."""
+
+    user_id: Id
+    reason: Reason

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from admin.bodies import OperatorCredentials
+from admin.bodies import AccountChanges, NewOwner, OperatorCredentials, Reasoned
 from web.openapi import Operation
 
 ADMIN = "/v1/admin"
 TEAM = f"{ADMIN}/teams/{{team_id}}"
+ACCOUNT = f"{ADMIN}/accounts/{{user_id}}"
 
 OPERATIONS = [
     Operation(
@@ -32,4 +33,22 @@ OPERATIONS = [
     ),
     Operation("get", f"{ADMIN}/media/rooms", "Media nodes and the calls' rooms", 200),
     Operation("get", f"{ADMIN}/metrics", "The sampled metrics over the last hour and day", 200),
+    Operation("patch", ACCOUNT, "Change an account's display name or e-mail", 200, AccountChanges),
+    Operation(
+        "post",
+        f"{ACCOUNT}/password-reset",
+        "Start a password reset: a one-time token",
+        200,
+        Reasoned,
+    ),
+    Operation("post", f"{ACCOUNT}/disable", "Disable an account; revoke its tokens", 200, Reasoned),
+    Operation("post", f"{ACCOUNT}/enable", "Enable a disabled account", 200, Reasoned),
+    Operation("post", f"{ACCOUNT}/erase", "Erase an account's personal data", 200, Reasoned),
+    Operation(
+        "post", f"{TEAM}/members/{{user_id}}/remove", "Remove a member of a team", 200, Reasoned
+    ),
+    Operation("post", f"{TEAM}/owner", "Transfer a team's ownership to a member", 200, NewOwner),
+    Operation(
+        "get", f"{ADMIN}/audit", "The audit log, newest first", 200, query=("limit", "before")
+    ),
 ]

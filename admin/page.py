@@ -40,6 +40,7 @@ from web.errors import Problem
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.filters["figure"] = figure_text
 
+ACCOUNT = "/admin/accounts/{user_id}"
 PageHandler = Callable[[Request, str], Awaitable[Response]]
 
 
@@ -155,6 +156,37 @@ async def account(request: Request, token: str) -> Response:
     return render(request, "account.html", {"account": found}, token=token)
 
 
+def _account_edit(action: str, done: str) -> Callable[[Request], Awaitable[Response]]:
+    """A form posting `action` (disable, enable) with its reason to the API."""
+
+    @signed_in
+    async def post(request: Request, token: str) -> Response:
+        form = await read_form(request, token)
+        user_id = request.path_params["user_id"]
+        path = f"/v1/admin/accounts/{user_id}"
+        body = {"reason": form.get("reason", "").strip()}
+        try:
+            answer = await call_api(request, "POST", f"{path}/{action}", token=token, body=body)
+        except Problem as problem:
+            if problem.status not in (409, 422):
+                raise
+            found = await call_api(request, "GET", path, token=token)
+            context = {"account": found, "error": problem.message}
+            return render(request, "account.html", context, token=token, status=problem.status)
+        found = await call_api(request, "GET", path, token=token)
+        notice = f"Account {done} (audit record {answer['audit']['seq']})."
+        return render(request, "account.html", {"account": found, "notice": notice}, token=token)
+
+    return post
+
+
+@signed_in
+async def audit(request: Request, token: str) -> Response:
+    query = {"before": request.query_params["before"]} if "before" in request.query_params else {}
+    found = await call_api(request, "GET", "/v1/admin/audit", token=token, query=query)
+    return render(request, "audit.html", {"audit": found}, token=token)
+
+
 @signed_in
 async def team(request: Request, token: str) -> Response:
     team_id = request.path_params["team_id"]
@@ -209,6 +241,9 @@ def page_routes(store: MetricsStore) -> list[Route]:
         Route("/admin/sign-out", sign_out, methods=["POST"]),
         Route("/admin/accounts", find_account, methods=["GET"]),
         Route("/admin/accounts/{user_id}", account, methods=["GET"]),
+        Route(f"{ACCOUNT}/disable", _account_edit("disable", "disabled"), methods=["POST"]),
+        Route(f"{ACCOUNT}/enable", _account_edit("enable", "enabled"), methods=["POST"]),
+        Route("/admin/audit", audit, methods=["GET"]),
         Route("/admin/teams/{team_id}", team, methods=["GET"]),
         *live_routes(store),
     ]

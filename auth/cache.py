@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from cachetools import TLRUCache, TTLCache
 
+from auth.revocations import Revocations
 from auth.tokens import Identity, verify_token
 
 #: Bounds on what one process remembers; past them the least recently used entries go first.
@@ -36,7 +37,8 @@ class VerifiedTokens:
     """Bearer tokens verified once and remembered until they expire.
 
     Verifying a signature costs more than the rest of a small request. The cache is bounded, so
-    forged tokens cannot grow it; each entry leaves it when its token expires.
+    forged tokens cannot grow it; each entry leaves it when its token expires. Revocations are
+    checked on every use, cached or not (a lookup in memory: auth/revocations.py).
     """
 
     def __init__(
@@ -47,13 +49,16 @@ class VerifiedTokens:
     ) -> None:
         self._secret = secret
         self._verified: TLRUCache[str, Identity] = TLRUCache(maxsize=size, ttu=_expiry, timer=clock)
+        self.revocations = Revocations()
 
     def identity(self, token: str) -> Identity:
-        """The identity a token carries; InvalidToken if it is malformed, forged or expired."""
+        """The identity a token carries; InvalidToken if it is malformed, forged, expired or
+        revoked, RevocationsUnknown while the revocations are not read yet."""
         identity = self._verified.get(token)
         if identity is None:
             identity = verify_token(self._secret(), token)
             self._verified[token] = identity
+        self.revocations.check(identity)
         return identity
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,10 @@ class Identity:
     expires_at: int
     # None for a user token (which carries no scope claim at all); "operator" for an operator.
     scope: str | None = None
+    # When it was signed (epoch seconds, to the millisecond): a revocation (auth/revocations.py)
+    # refuses the tokens of a user signed before its not-before time. 0 for a token without
+    # `iat` (signed before tokens carried one): any revocation of its user refuses it.
+    issued_at: float = 0.0
 
 
 #: The scope of an operator's token (admin/); no user token carries a scope.
@@ -31,16 +36,23 @@ def new_identity(
     user_id: str, ttl_seconds: int, now: float | None = None, scope: str | None = None
 ) -> Identity:
     """An identity that expires `ttl_seconds` from now; `encode_token` signs it."""
-    issued = int(time.time() if now is None else now)
-    return Identity(user_id=user_id, expires_at=issued + ttl_seconds, scope=scope)
+    issued = time.time() if now is None else now
+    return Identity(
+        user_id=user_id,
+        expires_at=int(issued) + ttl_seconds,
+        scope=scope,
+        issued_at=math.floor(issued * 1000) / 1000,  # to the ms, as revocations are
+    )
 
 
 def encode_token(secret: str, identity: Identity) -> str:
-    claims: dict[str, str | int] = {
+    claims: dict[str, str | int | float] = {
         "sub": identity.user_id,
         "exp": identity.expires_at,
         "iss": ISSUER,
     }
+    if identity.issued_at:
+        claims["iat"] = identity.issued_at
     if identity.scope is not None:
         claims["scope"] = identity.scope
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
@@ -54,7 +66,8 @@ def verify_token(secret: str, token: str) -> Identity:
             secret,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
-            options={"require": ["sub", "exp", "iss"]},
+            # A host whose clock runs behind the signer's must still take a fresh token.
+            options={"require": ["sub", "exp", "iss"], "verify_iat": False},
         )
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("the token has expired; sign in again") from exc
@@ -66,7 +79,12 @@ def verify_token(secret: str, token: str) -> Identity:
     scope = claims.get("scope")
     if scope is not None and (not isinstance(scope, str) or not scope):
         raise InvalidToken("the token's scope is not valid")
-    return Identity(user_id=subject, expires_at=int(claims["exp"]), scope=scope)
+    issued_at = claims.get("iat", 0.0)
+    if isinstance(issued_at, bool) or not isinstance(issued_at, int | float):
+        raise InvalidToken("the token's issue time is not valid")
+    return Identity(
+        user_id=subject, expires_at=int(claims["exp"]), scope=scope, issued_at=float(issued_at)
+    )
 
 
 def bearer_token(authorization: str | None) -> str:

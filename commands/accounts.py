@@ -54,7 +54,9 @@ async def create_session(request: Request) -> Response:
     async with engine.connect() as conn:
         found = (
             await conn.execute(
-                sa.select(users.c.user_id, users.c.password_hash).where(users.c.email == email)
+                sa.select(users.c.user_id, users.c.password_hash, users.c.disabled_at).where(
+                    users.c.email == email
+                )
             )
         ).first()
     stored_hash = found.password_hash if found else None
@@ -62,6 +64,8 @@ async def create_session(request: Request) -> Response:
         raise Problem(401, "bad_credentials", "the e-mail or the password is wrong")
     assert found is not None  # the password matched a stored hash
     await THROTTLE.forget(engine, email, source)
+    if found.disabled_at is not None:  # by an operator (admin/account_edits.py)
+        raise Problem(403, "account_disabled", "this account is disabled")
     settings = state.settings
     identity = new_identity(found.user_id, settings.token_ttl_seconds)
     token = encode_token(settings.require_secret(), identity)

@@ -25,7 +25,9 @@ def _created_at(name: str = "created_at") -> sa.Column[datetime]:
 
 # Accounts and teams (revision 0001).
 
-# Written by the commands service's sign-up (commands/accounts.py).
+# Written by the commands service's sign-up (commands/accounts.py) and password reset
+# (commands/password_resets.py), and by the admin service's support edits (admin/edits.py),
+# which also set `disabled_at` and `erased_at` (revision 0007).
 users = sa.Table(
     "users",
     metadata,
@@ -34,6 +36,8 @@ users = sa.Table(
     sa.Column("display_name", sa.Text, nullable=False),
     sa.Column("password_hash", sa.Text, nullable=False),
     _created_at(),
+    sa.Column("disabled_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
 )
 
 # Written by the commands service's team endpoints (commands/teams.py).
@@ -115,6 +119,32 @@ operator_signin_failures = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("last_failure_at", sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint("email", "source", name="operator_signin_failures_pkey"),
+)
+
+# Support edits (revision 0007).
+
+# Written by the admin service's password reset (admin/edits.py); a row is used (deleted) by the
+# commands service's public reset route (commands/password_resets.py).
+password_resets = sa.Table(
+    "password_resets",
+    metadata,
+    # SHA-256 of the one-time token: the token itself is shown once and never stored.
+    sa.Column("token_hash", sa.Text, primary_key=True),
+    sa.Column("user_id", UUID, sa.ForeignKey("users.user_id"), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    _created_at(),
+    sa.Index("password_resets_by_user", "user_id"),
+)
+
+# The audit topic's outbox, written by the admin service (admin/audit.py): a record is inserted
+# in the transaction of its edit and never changed; `published_at` is set once it is on the topic.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("record", JSONB, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("audit_log_unpublished", "seq", postgresql_where=sa.text("published_at IS NULL")),
 )
 
 # Command outcomes (revision 0002).

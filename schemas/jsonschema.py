@@ -5,7 +5,8 @@
 
 One file per envelope (`command-envelope.json`, `event-envelope.json`) and one per type
 (`commands/call.start.json`, `events/call.started.json`...), each validating a whole record of
-that type at its current version.
+that type at its current version; and one for each record of the audit and revocations topics
+(`audit-record.json`, `revocation.json`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 import msgspec
 
+from schemas.audit import AuditRecord, Revocation
 from schemas.commands import CommandEnvelope
 from schemas.envelope import EventEnvelope
 from schemas.mapper import MAPPER
@@ -36,6 +38,8 @@ def render_all() -> dict[str, str]:
     files = {
         "command-envelope.json": _envelope_schema(CommandEnvelope, "command envelope"),
         "event-envelope.json": _envelope_schema(EventEnvelope, "event envelope"),
+        "audit-record.json": _envelope_schema(AuditRecord, "audit record"),
+        "revocation.json": _envelope_schema(Revocation, "revocation"),
     }
     for name, command_cls, version in MAPPER.commands.types():
         files[f"commands/{name}.json"] = _typed_schema(CommandEnvelope, command_cls, name, version)

@@ -29,3 +29,15 @@ class Topics:
         """Each team's decider state and the events offset it reflects (compacted), in the
         partition number of its events."""
         return f"{self.prefix}.decider-snapshots"
+
+    @property
+    def audit(self) -> str:
+        """Operators' support edits, one hash-chained record each (schemas/audit.py): one
+        partition holds the whole chain; kept forever, never compacted."""
+        return f"{self.prefix}.audit"
+
+    @property
+    def revocations(self) -> str:
+        """Users whose tokens signed before a time are refused, keyed by user id (compacted:
+        the latest per user); every service applies them (auth/revocations.py)."""
+        return f"{self.prefix}.revocations"

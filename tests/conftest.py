@@ -77,7 +77,14 @@ def topics(kafka_bootstrap: str) -> Iterator[Topics]:
     yield fresh
     _delete_topics(
         kafka_bootstrap,
-        [fresh.commands, fresh.events, fresh.decider_snapshots, fresh.media_nodes],
+        [
+            fresh.commands,
+            fresh.events,
+            fresh.decider_snapshots,
+            fresh.media_nodes,
+            fresh.audit,
+            fresh.revocations,
+        ],
     )
 
 

@@ -1,4 +1,5 @@
-"""The caller of a request, from its bearer token; every service uses this, none asks a database."""
+"""The caller of a request, from its bearer token; every service uses this, none asks a database
+(revoked tokens are known from memory: auth/revocations.py)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,30 @@ import uuid
 
 from starlette.requests import Request
 
-from auth.tokens import InvalidToken, bearer_token
+from auth.revocations import RevocationsUnknown
+from auth.tokens import Identity, InvalidToken, bearer_token
 from web.errors import Problem
 from web.service import ServiceState, state_of
 
 
-def caller(request: Request) -> str:
-    """The user id of a valid bearer token, or a 401 Problem."""
+def bearer_identity(request: Request) -> Identity:
+    """The identity of the request's valid, unrevoked bearer token: 401 without one, 503 while
+    this service has not read the revocations (auth/revocations.py)."""
     tokens = state_of(request, ServiceState).tokens
     try:
-        identity = tokens.identity(bearer_token(request.headers.get("authorization")))
-        # Every account's id is a UUID: a signed token naming anything else names nobody.
-        user_id = str(uuid.UUID(identity.user_id))
+        return tokens.identity(bearer_token(request.headers.get("authorization")))
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
+    except RevocationsUnknown as exc:
+        raise Problem(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from exc
+
+
+def caller(request: Request) -> str:
+    """The user id of a valid bearer token, or a 401 Problem."""
+    identity = bearer_identity(request)
+    try:
+        # Every account's id is a UUID: a signed token naming anything else names nobody.
+        user_id = str(uuid.UUID(identity.user_id))
     except ValueError as exc:
         raise unauthorized("the token names no user") from exc
     if identity.scope is not None:

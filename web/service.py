@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 
 from adapters.kafka import kafka_reachable
 from auth.cache import VerifiedTokens
+from auth.revocations import revocation_feed
 from config.settings import Settings
 from db.engines import database_reachable, make_async_engine
 from web.errors import EXCEPTION_HANDLERS
@@ -110,7 +111,13 @@ def build_service(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_state(settings, registry) as state:
+        async with (
+            open_state(settings, registry) as state,
+            # Every service refuses revoked tokens, read from Kafka into memory.
+            revocation_feed(
+                settings.kafka_bootstrap, settings.topics.revocations, state.tokens.revocations
+            ),
+        ):
             running.state = app.state.service = state
             try:
                 yield

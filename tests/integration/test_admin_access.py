@@ -22,6 +22,7 @@ from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
 from config.settings import Settings
 from db.engines import make_engine
 from db.tables import operator_signin_failures
+from schemas.topics import Topics
 from tests.asgi import started
 
 SECRET = "the-admin-test-secret-of-32-bytes-or-more"
@@ -34,8 +35,16 @@ def operator(migrated_database_url: str) -> NewOperator:
 
 
 @pytest.fixture
-async def admin(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(data_dir=tmp_path, database_url=migrated_database_url, secret=SECRET)
+async def admin(
+    migrated_database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        data_dir=tmp_path,
+        database_url=migrated_database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topics=topics,
+        secret=SECRET,
+    )
     async with started(create_app(settings)) as client:
         yield client
 
@@ -141,8 +150,8 @@ ADMIN_ROUTES = _admin_routes()
 
 def test_the_guarded_route_list_is_what_the_service_serves_and_documents() -> None:
     paths = {path.split("/")[3] for _, path in ADMIN_ROUTES}
-    assert paths == {"accounts", "teams", "commands", "media", "metrics"}
-    assert len(ADMIN_ROUTES) == 9
+    assert paths == {"accounts", "teams", "commands", "audit", "media", "metrics"}
+    assert len(ADMIN_ROUTES) == 17
     served = {
         (method.lower(), route.path)
         for route in create_app(Settings(secret=SECRET)).routes
@@ -167,10 +176,16 @@ async def test_every_admin_route_is_for_operators_only(
     expired = encode_token(SECRET, new_identity(someone, -60, scope=OPERATOR_SCOPE))
     operator = encode_token(SECRET, new_identity(someone, 60, scope=OPERATOR_SCOPE))
     params = {"email": "nobody@example.com"}
+    # A well-formed edit: what is refused is the token, never the body.
+    body = None if method == "GET" else {"reason": "support", "user_id": str(uuid.uuid4())}
+    if path.endswith(("/disable", "/enable", "/erase", "/password-reset", "/remove")):
+        body = {"reason": "support"}
+    elif method == "PATCH":
+        body = {"reason": "support", "display_name": "Someone"}
 
     async def call(token: str | None) -> httpx.Response:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-        return await admin.request(method, path, headers=headers, params=params)
+        return await admin.request(method, path, headers=headers, params=params, json=body)
 
     for token in (None, tampered, expired, "not.a.token"):
         refused = await call(token)
@@ -179,8 +194,12 @@ async def test_every_admin_route_is_for_operators_only(
     forbidden = await call(user)
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "forbidden"
-    # An operator gets past the guard: to a 404, as nothing here exists (the media view and the
-    # metrics list what they have, which is nothing yet).
+    # An operator gets past the guard: to a 404, as nothing here exists (the audit log, the
+    # media view and the metrics list what they have, which is nothing yet).
     passed = await call(operator)
-    listed = path in ("/v1/admin/media/rooms", "/v1/admin/metrics")
-    assert passed.status_code == (200 if listed else 404), passed.text
+    if path == "/v1/admin/audit":
+        assert passed.status_code == 200 and passed.json()["records"] == []
+    elif path in ("/v1/admin/media/rooms", "/v1/admin/metrics"):
+        assert passed.status_code == 200, passed.text
+    else:
+        assert passed.status_code == 404, passed.text

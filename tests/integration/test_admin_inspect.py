@@ -3,55 +3,14 @@ and the commands service making the accounts, teams, presence, calls and outcome
 
 from __future__ import annotations
 
-import re
-import subprocess
 import time
 import uuid
 from typing import Any
 
 import httpx
-import pyotp
 
-from devstack.processes import chorus_argv
+from tests.integration.operators import operator_client
 from tests.stack import ChorusStack, Client
-
-
-def _add_operator(stack: ChorusStack) -> tuple[str, str, pyotp.TOTP]:
-    """`chorus admin add-operator`, as an operator would run it: its e-mail, password and TOTP."""
-    email = f"ops-{uuid.uuid4().hex[:8]}@example.com"
-    made = subprocess.run(
-        chorus_argv("admin", "add-operator", email),
-        env=stack.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    password = re.search(r"password:\s+(\S+)", made.stdout)
-    uri = re.search(r"TOTP URI:\s+(otpauth://\S+)", made.stdout)
-    assert password and uri, made.stdout
-    totp = pyotp.parse_uri(uri.group(1))
-    assert isinstance(totp, pyotp.TOTP)
-    again = subprocess.run(
-        chorus_argv("admin", "add-operator", email.upper()),
-        env=stack.env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert again.returncode == 2 and "already exists" in again.stderr
-    return email, password.group(1), totp
-
-
-def _operator_client(stack: ChorusStack, admin_url: str) -> httpx.Client:
-    email, password, totp = _add_operator(stack)
-    http = httpx.Client(base_url=admin_url, timeout=30)
-    session = http.post(
-        "/v1/admin/sessions", json={"email": email, "password": password, "code": totp.now()}
-    )
-    assert session.status_code == 201, session.text
-    http.headers["Authorization"] = f"Bearer {session.json()['token']}"
-    return http
 
 
 def _eventually(read: Any, ready: Any, timeout: float = 30.0) -> Any:
@@ -81,7 +40,7 @@ def test_an_operator_inspects_accounts_teams_presence_calls_and_commands(
     )
     call = alice.post(f"/v1/teams/{team_id}/calls", {"invitees": [bob.user_id]}, Prefer="wait=10")
     assert presence.status_code == 200 and call.status_code == 200, (presence.text, call.text)
-    ops = _operator_client(stack, admin_url)
+    ops = operator_client(stack, admin_url)
     try:
         _accounts(ops, alice, team_id)
         _team(ops, team_id, alice, bob)

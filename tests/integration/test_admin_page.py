@@ -19,6 +19,7 @@ from admin.operators import NewOperator, add_operator
 from config.settings import Settings
 from db.engines import make_engine
 from db.tables import memberships, teams, users
+from schemas.topics import Topics
 from tests.asgi import started
 
 SECRET = "the-admin-page-test-secret-of-32-bytes-or-more"
@@ -30,11 +31,15 @@ def operator(migrated_database_url: str) -> NewOperator:
 
 
 @pytest.fixture
-async def page(migrated_database_url: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    # No Kafka: the timeline says it cannot read the log; no service to sample at ports 1..
+async def page(
+    migrated_database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    # No service to sample at port 1: the metrics page shows its panels without samples.
     settings = Settings(
         data_dir=tmp_path,
         database_url=migrated_database_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topics=topics,
         secret=SECRET,
         commands_port=1,
         queries_port=1,
@@ -189,7 +194,28 @@ async def test_the_page_shows_an_account_its_team_and_the_metrics(
     team = await page.get(f"/admin/teams/{team_id}")
     assert team.status_code == 200
     assert "Support" in team.text and email in team.text
-    assert "no Kafka cluster" in team.text  # the timeline says why it is missing
+    assert "Timeline (from the log)" in team.text and "chains checked from the genesis" in team.text
+
+    disabled = await page.post(
+        f"/admin/accounts/{user_id}/disable",
+        data={"csrf": _csrf(account.text), "reason": "chargeback <fraud>"},
+    )
+    assert disabled.status_code == 200 and "Account disabled (audit record 1)" in disabled.text
+    again = await page.post(
+        f"/admin/accounts/{user_id}/disable",
+        data={"csrf": _csrf(account.text), "reason": "twice"},
+    )
+    assert again.status_code == 409 and "disabled already" in again.text
+    no_reason = await page.post(
+        f"/admin/accounts/{user_id}/enable", data={"csrf": _csrf(account.text), "reason": ""}
+    )
+    assert no_reason.status_code == 422
+    forged = await page.post(f"/admin/accounts/{user_id}/enable", data={"reason": "x"})
+    assert forged.status_code == 403
+    audit = await page.get("/admin/audit")
+    assert audit.status_code == 200
+    assert audit.text.count("account.disable") == 1 and "account.enable" not in audit.text
+    assert "chargeback &lt;fraud&gt;" in audit.text and f"/admin/accounts/{user_id}" in audit.text
 
     metrics = await page.get("/admin/metrics")
     assert metrics.status_code == 200

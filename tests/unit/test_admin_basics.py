@@ -18,11 +18,27 @@ SECRET = "the-service-secret-of-at-least-32-bytes"
 USER = "2f1b7c0e-4a4e-4b8a-9a57-0d3f3c1e2b11"
 
 
-def test_a_user_token_carries_exactly_the_claims_it_always_did() -> None:
-    token = encode_token(SECRET, new_identity(USER, 60))
-    claims = jwt.decode(token, SECRET, algorithms=["HS256"])
-    assert set(claims) == {"sub", "exp", "iss"}
-    assert verify_token(SECRET, token).scope is None
+def test_a_user_token_carries_no_scope_and_when_it_was_signed() -> None:
+    token = encode_token(SECRET, new_identity(USER, 60, now=1_900_000_000.1239))
+    claims = jwt.decode(
+        token, SECRET, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+    )
+    assert set(claims) == {"sub", "exp", "iss", "iat"}
+    assert claims["iat"] == 1_900_000_000.123  # to the millisecond, as revocations are
+    identity = verify_token(SECRET, token)
+    assert identity.scope is None and identity.issued_at == 1_900_000_000.123
+
+
+def test_a_token_signed_before_tokens_had_iat_is_good_until_its_user_is_revoked() -> None:
+    token = jwt.encode({"sub": USER, "exp": 2**40, "iss": "chorus"}, SECRET)
+    assert verify_token(SECRET, token).issued_at == 0.0
+
+
+@pytest.mark.parametrize("iat", ["yesterday", True, None])
+def test_a_signed_token_with_a_malformed_iat_is_refused(iat: object) -> None:
+    token = jwt.encode({"sub": USER, "exp": 2**40, "iss": "chorus", "iat": iat}, SECRET)
+    with pytest.raises(InvalidToken):
+        verify_token(SECRET, token)
 
 
 def test_an_operator_token_carries_the_operator_scope() -> None:

@@ -1,0 +1,213 @@
+"""Revoked tokens: every service reads the revocations topic into memory and refuses the tokens
+of a user signed before that user's not-before time, without a database call per request.
+
+The admin service publishes a revocation when it disables an account, resets its password or
+erases it (admin/audit.py). Each service reads the compacted topic from its beginning in a thread
+of its own (no consumer group, nothing committed) and keeps reading, so a new revocation is
+applied within about a second. Until the reader has caught up with what the topic held when it
+started, a service cannot tell a revoked token from a good one: `check` then raises
+`RevocationsUnknown` (a 503), never lets a token through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import msgspec
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
+
+from auth.tokens import Identity, InvalidToken
+from schemas.audit import Revocation
+from schemas.clock import parse_millis
+
+log = logging.getLogger(__name__)
+
+#: How long a starting service waits to have read every revocation before it serves anyway
+#: (refusing tokens with a 503 until it has).
+STARTUP_WAIT_SECONDS = 10.0
+POLL_SECONDS = 0.2
+RETRY_SECONDS = 1.0
+METADATA_TIMEOUT = 5.0
+
+
+class TokenRevoked(InvalidToken):
+    """The token was signed before its user's tokens were revoked."""
+
+
+class RevocationsUnknown(Exception):
+    """The service has not read the revocations yet: no token can be trusted."""
+
+
+class Revocations:
+    """User id -> not-before (epoch seconds), as read from the revocations topic so far."""
+
+    def __init__(self) -> None:
+        self._not_before: dict[str, float] = {}
+        # Without a feed (a service run in-process without Kafka) there is nothing to wait for.
+        self._loaded = threading.Event()
+        self._loaded.set()
+
+    def expect_feed(self) -> None:
+        """Refuse to judge tokens until `loaded()` says the feed has caught up."""
+        self._loaded.clear()
+
+    def loaded(self) -> None:
+        self._loaded.set()
+
+    def wait_loaded(self, timeout: float) -> bool:
+        return self._loaded.wait(timeout)
+
+    def apply(self, user_id: str, not_before: float | None) -> None:
+        """The latest revocation of `user_id` (None: a tombstone, no revocation)."""
+        if not_before is None:
+            self._not_before.pop(user_id, None)
+        else:
+            self._not_before[user_id] = not_before
+
+    def check(self, identity: Identity) -> None:
+        """TokenRevoked if `identity`'s token was signed before its user's not-before time."""
+        if not self._loaded.is_set():
+            raise RevocationsUnknown("this service has not read the token revocations yet")
+        not_before = self._not_before.get(identity.user_id)
+        if not_before is not None and identity.issued_at < not_before:
+            raise TokenRevoked("the token was revoked; sign in again")
+
+
+def parse_revocation(key: bytes | None, value: bytes | None) -> tuple[str, float | None]:
+    """(user id, not-before in epoch seconds, or None for a tombstone) of one record."""
+    if value is None:
+        if not key:
+            raise ValueError("a tombstone without a key")
+        return key.decode(), None
+    revocation = msgspec.json.decode(value, type=Revocation)
+    return revocation.user_id, parse_millis(revocation.not_before) / 1000
+
+
+class RevocationFeed:
+    """Reads the revocations topic into `revocations` in a thread until stopped."""
+
+    def __init__(self, bootstrap: str, topic: str, revocations: Revocations) -> None:
+        self._bootstrap = bootstrap
+        self._topic = topic
+        self._revocations = revocations
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="revocations", daemon=True)
+
+    def start(self) -> None:
+        self._revocations.expect_feed()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(10.0)
+
+    def _run(self) -> None:
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": f"chorus-revocations-{uuid.uuid4()}",  # required, never joined
+                "enable.auto.commit": False,
+                "enable.partition.eof": True,
+                "fetch.wait.max.ms": 100,
+                "log.connection.close": False,
+                "log_level": 0,  # a broker that is down is reported below, once a second
+            }
+        )
+        try:
+            pending = self._assign(consumer)
+            if pending is not None:
+                self._read(consumer, pending)
+        finally:
+            consumer.close()
+
+    def _assign(self, consumer: Consumer) -> dict[int, int] | None:
+        """Assign every partition from its beginning; partition -> end offset to reach."""
+        while not self._stopping.is_set():
+            try:
+                metadata = consumer.list_topics(self._topic, timeout=METADATA_TIMEOUT)
+                described = metadata.topics[self._topic]
+                if described.error is not None or not described.partitions:
+                    raise KafkaException(described.error)
+                pending = {}
+                for partition in sorted(described.partitions):
+                    low, high = consumer.get_watermark_offsets(
+                        TopicPartition(self._topic, partition), timeout=METADATA_TIMEOUT
+                    )
+                    if high > low:
+                        pending[partition] = high
+            except KafkaException as exc:
+                log.warning("revocations: cannot read %s yet: %s", self._topic, exc)
+                self._stopping.wait(RETRY_SECONDS)
+                continue
+            consumer.assign(
+                [TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in described.partitions]
+            )
+            return pending
+        return None
+
+    def _read(self, consumer: Consumer, pending: dict[int, int]) -> None:
+        if not pending:
+            self._revocations.loaded()
+        while not self._stopping.is_set():
+            message = consumer.poll(POLL_SECONDS)
+            if message is None:
+                continue
+            partition = message.partition() or 0
+            error = message.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    self._reached(pending, partition)
+                else:
+                    log.warning("revocations: %s", error)
+                continue
+            self._apply(message)
+            if (message.offset() or 0) + 1 >= pending.get(partition, 0):
+                self._reached(pending, partition)
+
+    def _reached(self, pending: dict[int, int], partition: int) -> None:
+        if pending.pop(partition, None) is not None and not pending:
+            self._revocations.loaded()
+
+    def _apply(self, message: Message) -> None:
+        try:
+            user_id, not_before = parse_revocation(message.key(), message.value())
+        except (ValueError, msgspec.ValidationError) as exc:
+            log.warning(
+                "revocations: skipped a malformed record (offset %s): %s", message.offset(), exc
+            )
+            return
+        self._revocations.apply(user_id, not_before)
+
+
+@asynccontextmanager
+async def revocation_feed(
+    bootstrap: str | None, topic: str, revocations: Revocations
+) -> AsyncIterator[None]:
+    """Keep `revocations` current while the block runs (nothing to do without Kafka: a service
+    run in-process by a unit test). Waits up to STARTUP_WAIT_SECONDS for the topic to be read."""
+    if bootstrap is None:
+        yield
+        return
+    feed = RevocationFeed(bootstrap, topic, revocations)
+    feed.start()
+    try:
+        if not await asyncio.to_thread(revocations.wait_loaded, STARTUP_WAIT_SECONDS):
+            log.warning(
+                "revocations: not read within %s s; tokens are refused (503) until they are",
+                STARTUP_WAIT_SECONDS,
+            )
+        yield
+    finally:
+        await asyncio.to_thread(feed.stop)
