@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from admin.state import admin_state
+from auth.revocations import RevocationsUnknown
 from auth.tokens import OPERATOR_SCOPE, InvalidToken
 from web.errors import Problem
 
@@ -25,12 +26,13 @@ SIGNIN_COOKIE = "chorus_admin_signin"
 COOKIE_PATH = "/admin"
 MAX_FORM_BYTES = 16 * 1024
 
-#: Every page: no scripts, no framing, no referrer, nothing cached.
+#: Every page: no scripts, no framing, no referrer to other sites, nothing cached.
 HEADERS = {
     "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
     "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
+    # Not no-referrer: with it browsers send `Origin: null` on the page's own posts.
+    "referrer-policy": "same-origin",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
@@ -43,8 +45,10 @@ def session_token(request: Request) -> str | None:
         return None
     try:
         identity = admin_state(request).tokens.identity(token)
-    except InvalidToken:
+    except InvalidToken:  # expired, forged or revoked: sign in again
         return None
+    except RevocationsUnknown as exc:
+        raise Problem(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from exc
     return token if identity.scope == OPERATOR_SCOPE else None
 
 
