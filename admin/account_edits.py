@@ -3,9 +3,7 @@ erasure. Each requires a reason and writes one audit record (admin/audit.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -15,23 +13,15 @@ from starlette.responses import Response
 from admin.auth import operator_route
 from admin.bodies import AccountChanges, Reasoned
 from admin.editing import edit_transaction, edited, locked_account, record_edit
+from auth.resets import RESET_PENDING_HASH, RESET_TTL, new_reset_token, reset_token_hash
 from db.tables import idempotency_keys, memberships, password_resets, signin_failures, teams, users
 from schemas.clock import format_time
 from web.bodies import decode_body
 from web.errors import Problem
 from web.paths import path_uuid
 
-#: How long a password reset link works.
-RESET_TTL = timedelta(hours=24)
-# Not an argon2 hash: no password matches it (auth/passwords.py), so the old one stops at once.
-RESET_PENDING_HASH = "!password-reset"
 ERASED_HASH = "!erased"
 ERASED_NAME = "(erased)"
-
-
-def reset_token_hash(token: str) -> str:
-    """What is stored of a reset token (its SHA-256): the token is shown once, never kept."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def update_account(request: Request) -> Response:
@@ -72,7 +62,7 @@ async def update_account(request: Request) -> Response:
 async def reset_password(request: Request) -> Response:
     body = await decode_body(request, Reasoned)
     user_id = path_uuid(request, "user_id")
-    token = secrets.token_urlsafe(32)
+    token = new_reset_token()
     expires_at = datetime.now(UTC) + RESET_TTL
     async with edit_transaction(request) as conn:
         await locked_account(conn, user_id)

@@ -20,8 +20,9 @@ def add_parser(sub: Subparsers, serve: Handler) -> argparse.ArgumentParser:
         "admin",
         serve,
         help="run the admin service (operators only; loopback by default)",
-        description="Run the operators' service: sign-in with a TOTP code, then read-only "
-        "inspection of accounts, teams, presence, calls and command outcomes. It listens on "
+        description="Run the operators' service: sign-in with a TOTP code, inspection of "
+        "accounts, teams, presence, calls and command outcomes, and support edits, each recorded "
+        "in the hash-chained audit log. It listens on "
         "CHORUS_ADMIN_HOST (default 127.0.0.1), whatever CHORUS_HOST says.",
     )
     admin.add_argument("--host", default=None, help="address (CHORUS_ADMIN_HOST, 127.0.0.1)")

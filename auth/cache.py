@@ -53,7 +53,7 @@ class VerifiedTokens:
 
     def identity(self, token: str) -> Identity:
         """The identity a token carries; InvalidToken if it is malformed, forged, expired or
-        revoked, RevocationsUnknown while the revocations are not read yet."""
+        revoked."""
         identity = self._verified.get(token)
         if identity is None:
             identity = verify_token(self._secret(), token)

@@ -4,9 +4,11 @@ of a user signed before that user's not-before time, without a database call per
 The admin service publishes a revocation when it disables an account, resets its password or
 erases it (admin/audit.py). Each service reads the compacted topic from its beginning in a thread
 of its own (no consumer group, nothing committed) and keeps reading, so a new revocation is
-applied within about a second. Until the reader has caught up with what the topic held when it
-started, a service cannot tell a revoked token from a good one: `check` then raises
-`RevocationsUnknown` (a 503), never lets a token through.
+applied within about a second. A starting service waits (up to STARTUP_WAIT_SECONDS) until the
+reader has caught up with what the topic held, so it serves knowing every revocation. If Kafka
+cannot be read by then it serves anyway, logging an error, and applies the revocations once it
+reads them: refusing every token instead would make a Kafka outage stop even the services that
+need only the database (the queries service, team management), as they never did before.
 """
 
 from __future__ import annotations
@@ -34,8 +36,7 @@ from schemas.clock import parse_millis
 
 log = logging.getLogger(__name__)
 
-#: How long a starting service waits to have read every revocation before it serves anyway
-#: (refusing tokens with a 503 until it has).
+#: How long a starting service waits to have read every revocation before it serves anyway.
 STARTUP_WAIT_SECONDS = 10.0
 POLL_SECONDS = 0.2
 RETRY_SECONDS = 1.0
@@ -46,27 +47,19 @@ class TokenRevoked(InvalidToken):
     """The token was signed before its user's tokens were revoked."""
 
 
-class RevocationsUnknown(Exception):
-    """The service has not read the revocations yet: no token can be trusted."""
-
-
 class Revocations:
     """User id -> not-before (epoch seconds), as read from the revocations topic so far."""
 
     def __init__(self) -> None:
         self._not_before: dict[str, float] = {}
-        # Without a feed (a service run in-process without Kafka) there is nothing to wait for.
         self._loaded = threading.Event()
-        self._loaded.set()
-
-    def expect_feed(self) -> None:
-        """Refuse to judge tokens until `loaded()` says the feed has caught up."""
-        self._loaded.clear()
 
     def loaded(self) -> None:
+        """The feed has read everything the topic held when it started."""
         self._loaded.set()
 
     def wait_loaded(self, timeout: float) -> bool:
+        """Whether the feed caught up within `timeout` seconds."""
         return self._loaded.wait(timeout)
 
     def apply(self, user_id: str, not_before: float | None) -> None:
@@ -78,8 +71,6 @@ class Revocations:
 
     def check(self, identity: Identity) -> None:
         """TokenRevoked if `identity`'s token was signed before its user's not-before time."""
-        if not self._loaded.is_set():
-            raise RevocationsUnknown("this service has not read the token revocations yet")
         not_before = self._not_before.get(identity.user_id)
         if not_before is not None and identity.issued_at < not_before:
             raise TokenRevoked("the token was revoked; sign in again")
@@ -106,7 +97,6 @@ class RevocationFeed:
         self._thread = threading.Thread(target=self._run, name="revocations", daemon=True)
 
     def start(self) -> None:
-        self._revocations.expect_feed()
         self._thread.start()
 
     def stop(self) -> None:
@@ -204,8 +194,9 @@ async def revocation_feed(
     feed.start()
     try:
         if not await asyncio.to_thread(revocations.wait_loaded, STARTUP_WAIT_SECONDS):
-            log.warning(
-                "revocations: not read within %s s; tokens are refused (503) until they are",
+            log.error(
+                "revocations: %s not read within %s s; serving without them until it is",
+                topic,
                 STARTUP_WAIT_SECONDS,
             )
         yield

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from commands import accounts, client_commands, teams
+from commands import accounts, client_commands, password_resets, teams
 from commands.openapi import OPERATIONS
 from commands.state import open_commands_state
 from config.settings import Settings
@@ -14,7 +14,7 @@ from web.service import build_service, database_ready, kafka_ready
 
 def create_app(settings: Settings) -> Starlette:
     """Build the commands service; connections open in its lifespan."""
-    routes = [*accounts.routes, *teams.routes, *client_commands.routes]
+    routes = [*accounts.routes, *password_resets.routes, *teams.routes, *client_commands.routes]
     return build_service(
         "commands",
         settings,

@@ -12,6 +12,14 @@ CALL = "/v1/calls/{call_id}"
 OPERATIONS = [
     Operation("post", "/v1/accounts", "Create an account", 201, NewAccount, authenticated=False),
     Operation("post", "/v1/sessions", "Sign in: get a bearer token", 201, Credentials, False),
+    Operation(
+        "post",
+        "/v1/password-resets",
+        "Set a new password with an operator's one-time reset token",
+        200,
+        bodies.PasswordReset,
+        authenticated=False,
+    ),
     Operation("post", "/v1/teams", "Create a team; the caller owns it", 201, NewTeam),
     Operation("post", f"{TEAM}/members", "Add a member (owner only)", 201, NewMember),
     Operation("get", f"{TEAM}/members", "List the team's members", 200),

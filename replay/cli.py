@@ -174,7 +174,7 @@ def _state(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
-    from replay.verify import verify_lines, verify_topic
+    from replay.verify import check_audit, verify_lines, verify_topic
 
     if args.file is not None:
         try:
@@ -191,6 +191,8 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
             report = verify_topic(reader, database_url, args.team, behind_bound=args.behind_bound)
         finally:
             reader.close()
+        if args.team is None:  # the operators' audit log is one chain, of no team
+            check_audit(settings.require_kafka(), settings.topics.audit, report)
     _print_report(report, compared=args.file is None)
     return 0 if report.ok else 1
 

@@ -7,6 +7,9 @@ the position the live tables are at. A team whose live read model is behind its 
 for, up to a bound (`behind_bound`, 10 s by default): one still behind then fails the check,
 named with both positions, since a projector stuck on a team looks just like that. Records the
 projector quarantined (the `quarantine` table) are named, and fail the check while any exist.
+
+The operators' audit log (its own topic, one chain: schemas/audit.py) is checked too, when the
+whole log is (`check_audit`): seq continuity, each hash, each link.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from replay.diff import EMPTY, Difference, Snapshot, diff_team, snapshot
 from replay.live import read_live, read_positions, read_quarantine
 from replay.progress import progress
 from replay.reading import LogReader, Record, team_partition
+from schemas.audit import AuditChain
 from schemas.envelope import ChainProblem, ChainVerifier, record_from_bytes
 from streams.projection import TeamView, project, record_key
 from streams.readmodels.store import storable
@@ -233,3 +237,28 @@ def _verify_pass(
     if partial:
         report.notes.append("the log's oldest records are gone: chains checked from there")
     return report
+
+
+def check_audit(bootstrap: str, topic: str, report: VerifyReport) -> None:
+    """Add the audit log's chain problems to `report` (a note when there is no audit topic)."""
+    reader = LogReader(bootstrap, topic)
+    try:
+        try:
+            partitions = reader.partitions()
+        except ReplayError:
+            report.notes.append(f"there is no audit topic {topic}: the audit log is not checked")
+            return
+        plan = reader.plan(Bounds(), partitions)
+        chain = AuditChain(partial=any(start > 0 for start, _ in plan.values()))
+        for messages, _ in reader.batches(plan):
+            for message in messages:
+                where = f"audit partition {message.partition()} offset {message.offset()}"
+                try:
+                    record = record_from_bytes(message.value() or b"")
+                except ValueError as exc:
+                    report.problems.append(f"{where}: {exc}")
+                    continue
+                report.problems += [f"{where}: {problem}" for problem in chain.feed(record)]
+        report.notes.append(f"audit log: {chain.records} records, chain checked")
+    finally:
+        reader.close()

@@ -21,6 +21,7 @@ from schemas.fields import (
     Password,
     PresenceStatus,
     Region,
+    ResetToken,
     TeamName,
     TopicText,
 )
@@ -111,3 +112,10 @@ def decode_body(body_type: type[B], raw: bytes) -> B:
         raise InvalidBody(str(exc)) from exc
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise MalformedBody(f"malformed JSON: {exc}") from exc
+
+
+class PasswordReset(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`POST /v1/password-resets`: the one-time token an operator's reset gave, a new password."""
+
+    token: ResetToken
+    password: Password

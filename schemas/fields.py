@@ -129,3 +129,9 @@ TeamName = Annotated[
     str,
     Meta(min_length=1, max_length=100, pattern=PRINTABLE_PATTERN, description="The team's name."),
 ]
+
+#: A one-time password reset token (what `POST /v1/admin/accounts/{id}/password-reset` gave).
+ResetToken = Annotated[
+    str,
+    Meta(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$", description="A reset token."),
+]

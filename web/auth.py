@@ -7,22 +7,18 @@ import uuid
 
 from starlette.requests import Request
 
-from auth.revocations import RevocationsUnknown
 from auth.tokens import Identity, InvalidToken, bearer_token
 from web.errors import Problem
 from web.service import ServiceState, state_of
 
 
 def bearer_identity(request: Request) -> Identity:
-    """The identity of the request's valid, unrevoked bearer token: 401 without one, 503 while
-    this service has not read the revocations (auth/revocations.py)."""
+    """The identity of the request's valid, unrevoked bearer token, or a 401 Problem."""
     tokens = state_of(request, ServiceState).tokens
     try:
         return tokens.identity(bearer_token(request.headers.get("authorization")))
     except InvalidToken as exc:
         raise unauthorized(str(exc)) from exc
-    except RevocationsUnknown as exc:
-        raise Problem(503, "unavailable", str(exc), headers={"Retry-After": "1"}) from exc
 
 
 def caller(request: Request) -> str:

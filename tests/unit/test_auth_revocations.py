@@ -6,7 +6,7 @@ import msgspec
 import pytest
 
 from auth.cache import VerifiedTokens
-from auth.revocations import Revocations, RevocationsUnknown, TokenRevoked, parse_revocation
+from auth.revocations import Revocations, TokenRevoked, parse_revocation
 from auth.tokens import InvalidToken, encode_token, new_identity
 
 SECRET = "the-service-secret-of-at-least-32-bytes"
@@ -33,16 +33,6 @@ def test_a_cached_token_is_refused_once_its_user_is_revoked() -> None:
     tokens.revocations.apply(USER, T + 1)
     with pytest.raises(InvalidToken, match="revoked"):
         tokens.identity(token)
-
-
-def test_while_the_feed_has_not_caught_up_no_token_is_judged() -> None:
-    revocations = Revocations()
-    revocations.expect_feed()
-    with pytest.raises(RevocationsUnknown):
-        revocations.check(new_identity(OTHER, 60, now=T))
-    assert not revocations.wait_loaded(0)
-    revocations.loaded()
-    revocations.check(new_identity(OTHER, 60, now=T))
 
 
 def test_records_are_read_to_the_millisecond_and_tombstones_by_their_key() -> None:
