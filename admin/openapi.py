@@ -24,6 +24,15 @@ OPERATIONS = [
     Operation("get", f"{TEAM}/presence", "A team's presence (read model)", 200),
     Operation("get", f"{TEAM}/calls", "A team's calls (read model)", 200, query=("state",)),
     Operation("get", f"{ADMIN}/commands/{{command_id}}", "A command's outcome", 200),
+    Operation(
+        "get",
+        f"{TEAM}/events",
+        "A team's events from the log, each with its chain status",
+        200,
+        query=("after", "limit"),
+    ),
+    Operation("get", f"{ADMIN}/media/rooms", "Media nodes and the calls' rooms", 200),
+    Operation("get", f"{ADMIN}/metrics", "The sampled metrics over the last hour and day", 200),
     Operation("patch", ACCOUNT, "Change an account's display name or e-mail", 200, AccountChanges),
     Operation(
         "post",

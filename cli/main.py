@@ -119,8 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="start Kafka, PostgreSQL and every service on this machine",
         description="Start (or reuse, with CHORUS_KAFKA / CHORUS_DATABASE_URL) a Kafka broker "
         "and a PostgreSQL cluster under CHORUS_DATA_DIR, create the topics, apply migrations, "
-        "then run the worker, the commands, queries and media services and the browser client's "
-        "page (`chorus web`). Ctrl-C stops all.",
+        "then run the worker, the commands, queries and media services, the browser client's "
+        "page (`chorus web`) and the operators' service (`chorus admin`, on loopback). "
+        "Ctrl-C stops all.",
     )
     up.set_defaults(handler=_up)
 

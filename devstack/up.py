@@ -32,6 +32,7 @@ HEALTH_TIMEOUT_SECONDS = 120.0
 class ServiceSpec:
     name: str
     port: int
+    host: str
 
 
 def load_or_create_secret(data_dir: Path) -> str:
@@ -59,7 +60,8 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
 
 
 def run_up(settings: Settings) -> int:
-    """Start Kafka, PostgreSQL, topics, migrations, the worker, the three services and the page."""
+    """Start Kafka, PostgreSQL, topics, migrations, the worker, the three services, the page
+    and the admin service."""
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with ExitStack() as stack:
@@ -138,12 +140,15 @@ def _servers(settings: Settings, stack: ExitStack) -> Servers:
 
 
 def _start_children(settings: Settings, env: dict[str, str], stack: ExitStack) -> list[Child]:
+    host = settings.host
     specs = [
-        ServiceSpec("worker", settings.worker_port),
-        ServiceSpec("commands", settings.commands_port),
-        ServiceSpec("queries", settings.queries_port),
-        ServiceSpec("media", settings.media_port),
-        ServiceSpec("web", settings.web_port),
+        ServiceSpec("worker", settings.worker_port, host),
+        ServiceSpec("commands", settings.commands_port, host),
+        ServiceSpec("queries", settings.queries_port, host),
+        ServiceSpec("media", settings.media_port, host),
+        ServiceSpec("web", settings.web_port, host),
+        # The operators' service stays on its own host (loopback unless CHORUS_ADMIN_HOST says).
+        ServiceSpec("admin", settings.admin_port, settings.admin_host),
     ]
     children = [_child(spec, settings, env) for spec in specs]
     for child in children:
@@ -165,13 +170,13 @@ def _all_healthy(children: list[Child]) -> bool:
 
 
 def _child(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Child:
-    args = ["--host", settings.host, "--port", str(spec.port)]
+    args = ["--host", spec.host, "--port", str(spec.port)]
     return Child(
         name=spec.name,
         argv=chorus_argv(spec.name, *args),
         env=env,
         log_path=settings.data_dir / "logs" / f"{spec.name}.log",
-        health_url=f"http://{settings.host}:{spec.port}/healthz",
+        health_url=f"http://{spec.host}:{spec.port}/healthz",
     )
 
 

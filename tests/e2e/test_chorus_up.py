@@ -32,7 +32,7 @@ from tests.integration.conftest import read_topic
 from tests.stack import Client
 
 READY_TIMEOUT = 240.0
-SERVICES = ("worker", "commands", "queries", "media", "web")
+SERVICES = ("worker", "commands", "queries", "media", "web", "admin")
 
 
 class Stack:
@@ -48,6 +48,7 @@ class Stack:
             "CHORUS_QUERIES_PORT": str(ports["queries"]),
             "CHORUS_MEDIA_PORT": str(ports["media"]),
             "CHORUS_WEB_PORT": str(ports["web"]),
+            "CHORUS_ADMIN_PORT": str(ports["admin"]),
             "CHORUS_SUPERVISOR_PORT": str(ports["supervisor"]),
         }
         for inherited in ("CHORUS_KAFKA", "CHORUS_DATABASE_URL", "CHORUS_SECRET"):

@@ -150,8 +150,8 @@ ADMIN_ROUTES = _admin_routes()
 
 def test_the_guarded_route_list_is_what_the_service_serves_and_documents() -> None:
     paths = {path.split("/")[3] for _, path in ADMIN_ROUTES}
-    assert paths == {"accounts", "teams", "commands", "audit"}
-    assert len(ADMIN_ROUTES) == 14
+    assert paths == {"accounts", "teams", "commands", "audit", "media", "metrics"}
+    assert len(ADMIN_ROUTES) == 17
     served = {
         (method.lower(), route.path)
         for route in create_app(Settings(secret=SECRET)).routes
@@ -194,9 +194,12 @@ async def test_every_admin_route_is_for_operators_only(
     forbidden = await call(user)
     assert forbidden.status_code == 403
     assert forbidden.json()["error"]["code"] == "forbidden"
-    # An operator gets past the guard: to a 404, as nothing here exists (the audit log is empty).
+    # An operator gets past the guard: to a 404, as nothing here exists (the audit log, the
+    # media view and the metrics list what they have, which is nothing yet).
     passed = await call(operator)
     if path == "/v1/admin/audit":
         assert passed.status_code == 200 and passed.json()["records"] == []
+    elif path in ("/v1/admin/media/rooms", "/v1/admin/metrics"):
+        assert passed.status_code == 200, passed.text
     else:
         assert passed.status_code == 404, passed.text

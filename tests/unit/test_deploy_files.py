@@ -409,3 +409,111 @@ def test_the_files_the_guide_names_exist() -> None:
     assert named, "no file named"
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert not missing, f"named but missing: {missing}"
+
+
+# --- prometheus.yml and grafana-dashboard.json ----------------------------------------------
+
+PROMETHEUS = DEPLOY / "prometheus.yml"
+DASHBOARD = DEPLOY / "grafana-dashboard.json"
+SCRAPED = (*SERVING, "admin")
+METRIC_NAME = re.compile(r"\b(chorus_[a-z0-9_]+)")
+#: The code's metric definitions: a prometheus_client constructor and the metric's name.
+DEFINED = re.compile(
+    r"\b(Counter|Gauge|Histogram|Summary|CounterMetricFamily|GaugeMetricFamily)\(\s*"
+    r"\"(chorus_[a-z0-9_]+)\"",
+)
+#: The series each kind of metric exports (prometheus_client's naming).
+SUFFIXES = {
+    "Counter": ("_total",),
+    "CounterMetricFamily": ("_total",),
+    "Gauge": ("",),
+    "GaugeMetricFamily": ("",),
+    "Histogram": ("_bucket", "_sum", "_count"),
+    "Summary": ("_sum", "_count"),
+}
+EXPORTERS = ("admin", "commands", "queries", "media", "streams", "web", "client")
+#: What the page's panels show (issue 13); the dashboard has one panel for each.
+PANELS = (
+    "calls started",
+    "active calls",
+    "join time",
+    "command rate",
+    "decided latency",
+    "decider lag",
+    "sse clients",
+    "rooms per media node",
+    "503",
+    "restarts",
+)
+
+
+def exported_series() -> set[str]:
+    """Every series the services' /metrics can carry, from the metrics their code defines."""
+    series: set[str] = set()
+    for package in EXPORTERS:
+        for path in (ROOT / package).rglob("*.py"):
+            for kind, name in DEFINED.findall(path.read_text()):
+                series |= {name + suffix for suffix in SUFFIXES[kind]}
+    return series
+
+
+def test_the_metrics_the_code_defines_are_found() -> None:
+    series = exported_series()
+    # One of each kind, from four services: the scan finds what the code defines.
+    expected = {"chorus_http_requests_total", "chorus_media_rooms", "chorus_live_clients"}
+    expected |= {"chorus_decide_seconds_bucket", "chorus_decider_lag"}
+    assert expected <= series
+
+
+def _jobs() -> dict[str, dict[str, Any]]:
+    loaded = yaml.safe_load(PROMETHEUS.read_text())
+    assert isinstance(loaded, dict) and isinstance(loaded.get("scrape_configs"), list)
+    return {job["job_name"]: job for job in loaded["scrape_configs"]}
+
+
+def test_prometheus_scrapes_every_service_on_its_own_port() -> None:
+    jobs = _jobs()
+    assert set(jobs) == set(SCRAPED)
+    for role, job in jobs.items():
+        assert job.get("metrics_path", "/metrics") == "/metrics", role
+        ports = [sd["port"] for sd in job.get("dns_sd_configs", [])]
+        ports += [
+            int(target.rsplit(":", 1)[1])
+            for static in job.get("static_configs", [])
+            for target in static["targets"]
+        ]
+        assert ports == [default_port(role)], f"{role} is scraped at {ports}"
+        # A compose service is found under its own name (every copy of a scaled one).
+        if role in SERVING:
+            assert [sd["names"] for sd in job["dns_sd_configs"]] == [[role]]
+
+
+def _dashboard() -> dict[str, Any]:
+    loaded = json.loads(DASHBOARD.read_text())
+    assert isinstance(loaded, dict) and loaded.get("panels"), "the dashboard has no panels"
+    return loaded
+
+
+def test_every_dashboard_query_reads_a_series_a_service_exports() -> None:
+    series = exported_series()
+    for panel in _dashboard()["panels"]:
+        exprs = [target["expr"] for target in panel.get("targets", [])]
+        assert exprs, f"panel {panel['title']!r} has no query"
+        for expr in exprs:
+            named = METRIC_NAME.findall(expr)
+            assert named, f"{panel['title']!r}: {expr!r} reads no Chorus metric"
+            unknown = [name for name in named if name not in series]
+            assert not unknown, f"{panel['title']!r} reads {unknown}, which nothing exports"
+            assert expr.count("(") == expr.count(")"), f"unbalanced: {expr!r}"
+
+
+def test_the_dashboard_has_the_panels_that_matter_and_imports_anywhere() -> None:
+    dashboard = _dashboard()
+    titles = " | ".join(panel["title"].lower() for panel in dashboard["panels"])
+    missing = [panel for panel in PANELS if panel not in titles]
+    assert not missing, f"no panel for {missing}"
+    assert [source["name"] for source in dashboard["__inputs"]] == ["DS_PROMETHEUS"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${DS_PROMETHEUS}", panel["title"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(set(ids)) == len(ids)
