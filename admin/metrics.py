@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from admin.media_view import MediaWatch
-from admin.metrics_scrape import Scrape, Target, scrape_all, targets
+from admin.metrics_scrape import SUPERVISOR, Scrape, Target, scrape_all, targets
 from admin.metrics_store import WINDOWS, Buckets, MetricsStore, bucket_delta, counter_delta
 from config.settings import Settings
 from db.tables import rm_calls
@@ -111,10 +111,15 @@ class Sampler:
         store = self.store
         dt = None if self._last_at is None else max(at - self._last_at, 1e-6)
         self._last_at = at
-        failed = sum(1 for scrape in scrapes.values() if scrape is None)
+        # Only `chorus up` has a supervisor: a stack run otherwise has none to scrape.
+        failed = sum(1 for name, s in scrapes.items() if s is None and name != SUPERVISOR)
         store.add("scrape_failures", at, failed)
-        store.add("restarts", at, sum(self._restarted(name, s) for name, s in scrapes.items()))
         live = {name: scrape for name, scrape in scrapes.items() if scrape is not None}
+        went_back = sum(self._restarted(name, s) for name, s in scrapes.items())
+        if SUPERVISOR in live:  # it counts every restart, even one before a counter moved
+            supervised = {SUPERVISOR: live[SUPERVISOR]}
+            went_back = int(self._delta(supervised, "chorus_supervisor_restarts_total"))
+        store.add("restarts", at, went_back)
         store.add("http_503", at, self._delta(live, "chorus_http_requests_total", status="503"))
         decided = self._delta(live, "chorus_commands_decided_total")
         if dt is not None:

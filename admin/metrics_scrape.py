@@ -25,6 +25,9 @@ class Target:
     url: str
 
 
+SUPERVISOR = "supervisor"
+
+
 def targets(settings: Settings) -> list[Target]:
     """The services `chorus up` runs, where its settings put them."""
     ports = {
@@ -33,6 +36,8 @@ def targets(settings: Settings) -> list[Target]:
         "media": settings.media_port,
         "worker": settings.worker_port,
         "web": settings.web_port,
+        # `chorus up` itself, when it runs the stack: it counts its children's restarts.
+        SUPERVISOR: settings.supervisor_port,
     }
     return [Target(name, f"http://{settings.host}:{port}/metrics") for name, port in ports.items()]
 

@@ -9,7 +9,7 @@ import pytest
 
 from admin.metrics import Sampler
 from admin.metrics_panels import figure_text, panels, shown
-from admin.metrics_scrape import Scrape, Target
+from admin.metrics_scrape import SUPERVISOR, Scrape, Target
 from admin.metrics_store import (
     HOUR,
     MetricsStore,
@@ -83,6 +83,25 @@ def test_a_counter_going_back_is_a_restart_and_a_silent_service_a_failed_scrape(
     assert [value for _, value in store.points("restarts", 0)] == [0.0, 0.0, 1.0]
     # After a restart the new value is what grew since: one more 503, not minus three.
     assert store.total("http_503", 0) == 1.0
+
+
+def test_chorus_up_counts_the_restarts_when_it_runs_the_stack() -> None:
+    def supervised(restarts: float) -> Scrape:
+        return Scrape(
+            "# TYPE chorus_supervisor_restarts counter\n"
+            f'chorus_supervisor_restarts_total{{unit="worker"}} {restarts}\n'
+        )
+
+    taken = sampler()
+    taken.record_scrapes(NOW, {**one(5, 0, 1), SUPERVISOR: supervised(0)})
+    # The worker was restarted twice and no counter of the service went back.
+    taken.record_scrapes(NOW + 10, {**one(6, 0, 2), SUPERVISOR: supervised(2)})
+    taken.record_scrapes(NOW + 20, {**one(7, 0, 3), SUPERVISOR: None})
+
+    store = taken.store
+    assert [value for _, value in store.points("restarts", 0)] == [0.0, 2.0, 0.0]
+    # Without `chorus up` there is no supervisor to scrape: not a failure.
+    assert store.total("scrape_failures", 0) == 0.0
 
 
 def test_histograms_give_quantiles_of_what_was_observed_between_samples() -> None:
