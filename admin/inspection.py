@@ -44,7 +44,12 @@ async def _account(request: Request, where: sa.ColumnElement[bool], missing: str
         account = (
             await conn.execute(
                 sa.select(
-                    users.c.user_id, users.c.email, users.c.display_name, users.c.created_at
+                    users.c.user_id,
+                    users.c.email,
+                    users.c.display_name,
+                    users.c.created_at,
+                    users.c.disabled_at,
+                    users.c.erased_at,
                 ).where(where)
             )
         ).first()
@@ -78,6 +83,9 @@ async def _account(request: Request, where: sa.ColumnElement[bool], missing: str
             "email": account.email,
             "display_name": account.display_name,
             "created_at": instant(account.created_at),
+            "disabled": account.disabled_at is not None,
+            "disabled_at": None if account.disabled_at is None else instant(account.disabled_at),
+            "erased": account.erased_at is not None,
             "teams": account_teams,
         }
     )

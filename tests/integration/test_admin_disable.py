@@ -82,11 +82,14 @@ def test_a_disabled_user_is_refused_everywhere_within_seconds_and_enabled_again(
             assert probe(alice.token).status_code != 401, name  # nobody else's
         signin = bob.http.post("/v1/sessions", json={"email": bob.email, "password": PASSWORD})
         assert signin.status_code == 403 and signin.json()["error"]["code"] == "account_disabled"
+        shown = ops.get(f"/v1/admin/accounts/{bob.user_id}").json()
+        assert shown["disabled"] is True and shown["disabled_at"] is not None
         again = ops.post(f"/v1/admin/accounts/{bob.user_id}/disable", json={"reason": "twice"})
         assert again.status_code == 409 and again.json()["error"]["code"] == "already_disabled"
 
         enabled = ops.post(f"/v1/admin/accounts/{bob.user_id}/enable", json={"reason": "appeal"})
         assert enabled.status_code == 200, enabled.text
+        assert ops.get(f"/v1/admin/accounts/{bob.user_id}").json()["disabled"] is False
         signin = bob.http.post("/v1/sessions", json={"email": bob.email, "password": PASSWORD})
         assert signin.status_code == 201, signin.text
         fresh = signin.json()["token"]
