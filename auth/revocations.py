@@ -17,7 +17,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import msgspec
@@ -53,6 +53,12 @@ class Revocations:
     def __init__(self) -> None:
         self._not_before: dict[str, float] = {}
         self._loaded = threading.Event()
+        self._listeners: list[Callable[[str, float], None]] = []
+
+    def listen(self, listener: Callable[[str, float], None]) -> None:
+        """Call `listener(user_id, not_before)` on each revocation applied from now on (in the
+        feed's thread): what outlives a request, a live stream, is ended by it."""
+        self._listeners.append(listener)
 
     def loaded(self) -> None:
         """The feed has read everything the topic held when it started."""
@@ -66,8 +72,10 @@ class Revocations:
         """The latest revocation of `user_id` (None: a tombstone, no revocation)."""
         if not_before is None:
             self._not_before.pop(user_id, None)
-        else:
-            self._not_before[user_id] = not_before
+            return
+        self._not_before[user_id] = not_before
+        for listener in self._listeners:
+            listener(user_id, not_before)
 
     def check(self, identity: Identity) -> None:
         """TokenRevoked if `identity`'s token was signed before its user's not-before time."""

@@ -16,25 +16,28 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from auth.tokens import Identity
 from db.readmodels import calls_of, presence_of, team_position
 from db.snapshots import snapshot
+from queries.callers import LiveCallers
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import ensure_member_cached
 from queries.state import queries_state
 from queries.stream import SseWriter
 from schemas.positions import changes_horizon
 from schemas.sse import KEEPALIVE, encode_event
-from web.auth import caller
+from web.auth import bearer_identity, caller
 from web.paths import path_uuid
 
 
 async def live(request: Request) -> Response:
     user_id = caller(request)
+    identity = bearer_identity(request)  # verified once already: a cache lookup
     team_id = path_uuid(request, "team_id")
     state = queries_state(request)
     await ensure_member_cached(state, team_id, user_id)
     subscriber = await state.hub.subscribe(team_id)
-    return LiveStream(request, subscriber, _last_event_id(request))
+    return LiveStream(request, identity, subscriber, _last_event_id(request))
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -47,12 +50,15 @@ class LiveStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, request: Request, subscriber: Subscriber, resume: int | None) -> None:
+    def __init__(
+        self, request: Request, identity: Identity, subscriber: Subscriber, resume: int | None
+    ) -> None:
         # As StreamingResponse does: no body, so no Content-Length.
         self.status_code = 200
         self.background = None
         self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         self.request, self.subscriber, self.resume = request, subscriber, resume
+        self.identity = identity
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = queries_state(self.request)
@@ -65,6 +71,7 @@ class LiveStream(Response):
             state.settings.sse_keepalive_seconds,
             send,
             receive,
+            callers=(state.callers, self.identity),
         )
         if writer:  # cut off (it fell behind): the client resumes from what it got
             await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -78,6 +85,7 @@ async def _stream(
     keepalive: float,
     send: Send,
     receive: Receive,
+    callers: tuple[LiveCallers, Identity] | None = None,
 ) -> bool:
     """The opening, then each change (written by the hub); a comment when quiet for
     `keepalive` seconds (proxies). True when the stream was cut off, False when the client
@@ -90,6 +98,8 @@ async def _stream(
         if opening:
             writer.write(b"".join(opening))
         subscriber.attach(writer)
+        if callers is not None:  # a revocation of its token ends it
+            callers[0].add(callers[1], writer)
         loop = asyncio.get_running_loop()
         while not (writer.ended.done() or leaving.done()):
             quiet = loop.time() - writer.last_write
@@ -104,6 +114,8 @@ async def _stream(
         return writer.ended.done() and writer.ended.result() and not leaving.done()
     finally:
         hub.unsubscribe(subscriber)
+        if callers is not None and writer is not None:
+            callers[0].discard(callers[1].user_id, writer)
         leaving.cancel()
         if writer is not None:
             await writer.close()

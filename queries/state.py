@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from starlette.requests import Request
 
 from auth.cache import VerifiedTokens, membership_cache
 from config.settings import Settings
+from queries.callers import LiveCallers
 from queries.hub import ChangeHub
 from web.service import ServiceState, database_engine, state_of
 
@@ -21,6 +23,7 @@ from web.service import ServiceState, database_engine, state_of
 class QueriesState(ServiceState):
     engine: AsyncEngine
     hub: ChangeHub
+    callers: LiveCallers
     members: TTLCache[tuple[str, str], str]  # (team id, user id) -> role
 
 
@@ -36,11 +39,15 @@ async def open_queries_state(
         stack.push_async_callback(hub.close)
         clients = Gauge("chorus_live_clients", "Connected live-query clients", registry=registry)
         clients.set_function(hub.clients)
+        tokens = VerifiedTokens(settings.require_secret)
+        callers = LiveCallers(tokens.revocations)
+        callers.watch_revocations(asyncio.get_running_loop())
         yield QueriesState(
             settings=settings,
-            tokens=VerifiedTokens(settings.require_secret),
+            tokens=tokens,
             engine=engine,
             hub=hub,
+            callers=callers,
             members=membership_cache(),
         )
 

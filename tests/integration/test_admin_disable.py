@@ -4,6 +4,7 @@ the audit topic too, and a refused edit changes nothing."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -45,6 +46,39 @@ def _probes(commands: str, queries: str, media: str, team_id: str) -> dict[str, 
     }
 
 
+class _LiveStream:
+    """A live query read in a thread until the server ends it."""
+
+    def __init__(self, queries: str, team_id: str, token: str) -> None:
+        self.ended = threading.Event()
+        self.opened = threading.Event()
+        self._response: httpx.Response | None = None
+        self._client = httpx.Client(timeout=httpx.Timeout(30, read=None))
+        url = f"{queries}/v1/teams/{team_id}/live"
+        self._thread = threading.Thread(target=self._read, args=(url, token), daemon=True)
+        self._thread.start()
+        assert self.opened.wait(30), "the live stream did not open"
+
+    def _read(self, url: str, token: str) -> None:
+        try:
+            with self._client.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as r:
+                self._response = r
+                assert r.status_code == 200
+                for line in r.iter_lines():
+                    if line.startswith("event: snapshot"):
+                        self.opened.set()
+        except httpx.HTTPError:
+            pass  # closed by close() below
+        finally:
+            self.ended.set()
+
+    def close(self) -> None:
+        if self._response is not None and not self.ended.is_set():
+            self._response.close()
+        self._thread.join(30)
+        self._client.close()
+
+
 def _until(probe: Probe, token: str, refused: bool, deadline: float) -> httpx.Response:
     """The probe's answer once it is (or is not) a 401, or the last one at the deadline."""
     while True:
@@ -71,6 +105,10 @@ def test_a_disabled_user_is_refused_everywhere_within_seconds_and_enabled_again(
     ops, operator_id = signed_in_operator(migrated_database_url, admin)
     try:
         _refused_edits_change_nothing(ops, bob, probes)
+        streams = {
+            who.email: _LiveStream(queries, team_id, token)
+            for who, token in ((bob, bob.token), (alice, alice.token))
+        }
 
         disabled = ops.post(f"/v1/admin/accounts/{bob.user_id}/disable", json={"reason": "abuse"})
         assert disabled.status_code == 200, disabled.text
@@ -80,6 +118,12 @@ def test_a_disabled_user_is_refused_everywhere_within_seconds_and_enabled_again(
             assert answer.status_code == 401, (name, answer.text)
             assert "revoked" in answer.json()["error"]["message"]
             assert probe(alice.token).status_code != 401, name  # nobody else's
+        # A live stream opened before outlives no revocation: it is cut off, and its client's
+        # reconnection (with the revoked token) is refused like any request.
+        assert streams[bob.email].ended.wait(max(deadline - time.monotonic(), 0.1))
+        assert not streams[alice.email].ended.is_set()
+        for stream in streams.values():
+            stream.close()
         signin = bob.http.post("/v1/sessions", json={"email": bob.email, "password": PASSWORD})
         assert signin.status_code == 403 and signin.json()["error"]["code"] == "account_disabled"
         shown = ops.get(f"/v1/admin/accounts/{bob.user_id}").json()

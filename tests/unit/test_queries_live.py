@@ -12,8 +12,10 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from auth.cache import VerifiedTokens, membership_cache
+from auth.revocations import Revocations
 from config.settings import Settings
 from queries import live
+from queries.callers import LiveCallers
 from queries.hub import ChangeHub, ChangeRow, Subscriber
 from queries.state import QueriesState
 from schemas.sse import KEEPALIVE, EventParser, ServerEvent
@@ -65,6 +67,7 @@ def _request(tmp_path: Path, engine: ScriptedEngine | None = None) -> Request:
         tokens=VerifiedTokens(lambda: "s"),
         engine=(engine or ScriptedEngine()).typed(),
         hub=cast(ChangeHub, None),
+        callers=LiveCallers(Revocations()),
         members=membership_cache(),
     )
     return Request({"type": "http", "headers": [], "app": app})

@@ -12,8 +12,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from auth.cache import VerifiedTokens, membership_cache
+from auth.revocations import Revocations
 from config.settings import Settings
 from queries import positions
+from queries.callers import LiveCallers
 from queries.decisions import Decisions
 from queries.hub import ChangeHub
 from queries.positions import wait_for_position
@@ -44,6 +46,7 @@ def _request(tmp_path: Path, after: str | None, hub: FakeHub, engine: ScriptedEn
         tokens=VerifiedTokens(lambda: "s"),
         engine=engine.typed(),
         hub=cast(ChangeHub, hub),
+        callers=LiveCallers(Revocations()),
         members=membership_cache(),
     )
     query = b"" if after is None else b"after=" + after.encode()

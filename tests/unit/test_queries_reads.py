@@ -12,9 +12,11 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 
 from auth.cache import VerifiedTokens, membership_cache
+from auth.revocations import Revocations
 from auth.tokens import encode_token, new_identity
 from config.settings import Settings
 from queries import reads
+from queries.callers import LiveCallers
 from queries.hub import ChangeHub
 from queries.state import QueriesState
 from tests.asgi import started
@@ -43,6 +45,7 @@ def _app(tmp_path: Path, engine: ScriptedEngine, member: bool = True) -> Starlet
             tokens=VerifiedTokens(lambda: SECRET),
             engine=engine.typed(),
             hub=cast(ChangeHub, None),  # no `?after=` here: tests/unit/test_queries_positions.py
+            callers=LiveCallers(Revocations()),
             members=members,
         )
 

@@ -1,0 +1,50 @@
+"""A revocation ends the live streams opened with the tokens it revokes, and only those."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import Message
+
+from auth.revocations import Revocations
+from auth.tokens import Identity
+from queries.callers import LiveCallers
+from queries.stream import SseWriter
+
+
+async def _sink(message: Message) -> None:
+    return None
+
+
+def _writer() -> SseWriter:
+    return SseWriter(_sink, 0, 10)
+
+
+async def test_a_revocation_read_in_another_thread_cuts_off_the_older_tokens_streams() -> None:
+    revocations = Revocations()
+    callers = LiveCallers(revocations)
+    callers.watch_revocations(asyncio.get_running_loop())
+    old, fresh, other = _writer(), _writer(), _writer()
+    callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), old)
+    callers.add(Identity("bob", 2_000_000_000, issued_at=300.0), fresh)
+    callers.add(Identity("carol", 2_000_000_000, issued_at=100.0), other)
+
+    await asyncio.to_thread(revocations.apply, "bob", 200.0)
+    await asyncio.wait_for(old.ended, 5)
+
+    assert old.ended.result() is True  # cut off: the client reconnects and is refused then
+    assert not fresh.ended.done() and not other.ended.done()
+
+
+def test_a_stream_opened_after_its_revocation_is_cut_off_at_once() -> None:
+    async def scenario() -> None:
+        revocations = Revocations()
+        revocations.apply("bob", 200.0)
+        callers = LiveCallers(revocations)
+        writer = _writer()
+        callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), writer)
+        assert writer.ended.done() and writer.ended.result() is True
+        callers.discard("bob", writer)
+        assert len(callers) == 0
+
+    asyncio.run(scenario())
