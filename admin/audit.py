@@ -163,4 +163,14 @@ class AuditRelay:
                         self._topics.revocations, user_id.encode(), orjson.dumps(revocation)
                     )
                 )
+            elif record["action"] == "team.member_remove":
+                # Not a revocation of tokens: the services forget the cached membership.
+                target = record["target"]
+                ended = {
+                    "user_id": target["user_id"],
+                    "team_id": target["team_id"],
+                    "not_before": format_time(datetime.now(UTC)),
+                }
+                key = f"{target['user_id']}/{target['team_id']}".encode()
+                sent.append(self._producer.send(self._topics.revocations, key, orjson.dumps(ended)))
         await asyncio.gather(*sent)

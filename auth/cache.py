@@ -5,6 +5,7 @@ Each service's state owns its caches; nothing here is a process-wide global.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -21,6 +22,19 @@ MAX_ENTRIES = 100_000
 MEMBERSHIP_TTL_SECONDS = 60.0
 # A call never changes team.
 CALL_TEAM_TTL_SECONDS = 3600.0
+
+
+def forget_ended_memberships(
+    revocations: Revocations, members: TTLCache[tuple[str, str], str]
+) -> None:
+    """Drop a cached membership as soon as an operator's removal of it is read (in the event
+    loop's thread, which owns the cache); its expiry covers a notice missed meanwhile."""
+    loop = asyncio.get_running_loop()
+
+    def ended(team_id: str, user_id: str) -> None:
+        loop.call_soon_threadsafe(members.pop, (team_id, user_id), None)
+
+    revocations.listen_memberships(ended)
 
 
 def membership_cache() -> TTLCache[tuple[str, str], str]:

@@ -54,6 +54,7 @@ class Revocations:
         self._not_before: dict[str, float] = {}
         self._loaded = threading.Event()
         self._listeners: list[Callable[[str, float], None]] = []
+        self._membership_listeners: list[Callable[[str, str], None]] = []
 
     def listen(self, listener: Callable[[str, float], None]) -> None:
         """Call `listener(user_id, not_before)` on each revocation applied from now on (in the
@@ -67,6 +68,15 @@ class Revocations:
     def wait_loaded(self, timeout: float) -> bool:
         """Whether the feed caught up within `timeout` seconds."""
         return self._loaded.wait(timeout)
+
+    def listen_memberships(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(team_id, user_id)` (in the feed's thread) when an operator removed a
+        member: a service forgets the membership it cached instead of waiting for its expiry."""
+        self._membership_listeners.append(listener)
+
+    def membership_ended(self, team_id: str, user_id: str) -> None:
+        for listener in self._membership_listeners:
+            listener(team_id, user_id)
 
     def apply(self, user_id: str, not_before: float | None) -> None:
         """The latest revocation of `user_id` (None: a tombstone, no revocation)."""
@@ -180,7 +190,13 @@ class RevocationFeed:
 
     def _apply(self, message: Message) -> None:
         try:
-            user_id, not_before = parse_revocation(message.key(), message.value())
+            value = message.value()
+            if value is not None:
+                revocation = msgspec.json.decode(value, type=Revocation)
+                if revocation.team_id is not None:
+                    self._revocations.membership_ended(revocation.team_id, revocation.user_id)
+                    return
+            user_id, not_before = parse_revocation(message.key(), value)
         except (ValueError, msgspec.ValidationError) as exc:
             log.warning(
                 "revocations: skipped a malformed record (offset %s): %s", message.offset(), exc

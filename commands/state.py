@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
-from auth.cache import VerifiedTokens, call_team_cache, membership_cache
+from auth.cache import VerifiedTokens, call_team_cache, forget_ended_memberships, membership_cache
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
@@ -47,14 +47,16 @@ async def open_commands_state(
         pending = PendingRecorder(engine)
         pending.start()
         stack.push_async_callback(pending.close)
+        tokens, members = VerifiedTokens(settings.require_secret), membership_cache()
+        forget_ended_memberships(tokens.revocations, members)
         yield CommandsState(
             settings=settings,
-            tokens=VerifiedTokens(settings.require_secret),
+            tokens=tokens,
             engine=engine,
             publisher=publisher,
             outcomes=outcomes,
             pending=pending,
-            members=membership_cache(),
+            members=members,
             call_teams=call_team_cache(),
         )
 

@@ -99,7 +99,7 @@ async def _stream(
             writer.write(b"".join(opening))
         subscriber.attach(writer)
         if callers is not None:  # a revocation of its token ends it
-            callers[0].add(callers[1], writer)
+            callers[0].add(callers[1], subscriber.team_id, writer)
         loop = asyncio.get_running_loop()
         while not (writer.ended.done() or leaving.done()):
             quiet = loop.time() - writer.last_write

@@ -26,7 +26,8 @@ async def ensure_member(conn: AsyncConnection, team_id: str, user_id: str) -> No
 
 async def ensure_member_cached(state: QueriesState, team_id: str, user_id: str) -> None:
     """`ensure_member`, asking the database only the first time a member is seen."""
-    # A membership never ends (the contract has no way to leave a team): safe to remember.
+    # Remembered for a minute at most; an operator's removal of a member drops it at once
+    # (auth/cache.forget_ended_memberships).
     if (team_id, user_id) in state.members:
         return
     async with state.engine.connect() as conn:

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
-from auth.cache import VerifiedTokens, membership_cache
+from auth.cache import VerifiedTokens, forget_ended_memberships, membership_cache
 from config.settings import Settings
 from queries.callers import LiveCallers
 from queries.hub import ChangeHub
@@ -39,7 +39,8 @@ async def open_queries_state(
         stack.push_async_callback(hub.close)
         clients = Gauge("chorus_live_clients", "Connected live-query clients", registry=registry)
         clients.set_function(hub.clients)
-        tokens = VerifiedTokens(settings.require_secret)
+        tokens, members = VerifiedTokens(settings.require_secret), membership_cache()
+        forget_ended_memberships(tokens.revocations, members)
         callers = LiveCallers(tokens.revocations)
         callers.watch_revocations(asyncio.get_running_loop())
         yield QueriesState(
@@ -48,7 +49,7 @@ async def open_queries_state(
             engine=engine,
             hub=hub,
             callers=callers,
-            members=membership_cache(),
+            members=members,
         )
 
 

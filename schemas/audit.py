@@ -80,6 +80,9 @@ class Revocation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     user_id: Id
     not_before: Timestamp
+    # Set: only the user's membership of this team ended (an operator removed them), keyed
+    # `<user_id>/<team_id>`; services forget the membership at once, the tokens stay valid.
+    team_id: Id | None = None
 
 
 def new_audit_record(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -59,6 +60,7 @@ def test_each_support_edit_has_its_effect_and_one_audit_record(
     worker = stack.start("worker")
     stack.wait_worker_ready(worker)
     commands, admin = stack.start("commands"), stack.start("admin")
+    queries = stack.start("queries")
     alice = stack.client(commands).sign_up("alice")
     bob = stack.client(commands).sign_up("bob")
     carol = stack.client(commands).sign_up("carol")
@@ -67,7 +69,10 @@ def test_each_support_edit_has_its_effect_and_one_audit_record(
     audited = Audited(ops)
     try:
         _account_update(audited, bob, carol)
-        _team_edits(audited, team_id, alice, bob, carol)
+        as_carol = _member_probes(commands, queries, team_id, carol)
+        for name, probe in as_carol.items():
+            assert probe().status_code in (200, 202), name  # and now cached as a member
+        _team_edits(audited, team_id, alice, bob, carol, as_carol)
         _password_reset(audited, bob, migrated_database_url)
     finally:
         ops.close()
@@ -151,7 +156,32 @@ def _password_reset(audited: Audited, bob: Client, database_url: str) -> None:
     )
 
 
-def _team_edits(audited: Audited, team_id: str, alice: Client, bob: Client, carol: Client) -> None:
+def _member_probes(
+    commands: str, queries: str, team_id: str, member: Client
+) -> dict[str, Callable[[], httpx.Response]]:
+    """A command and a read of the team, as `member`."""
+    headers = member.headers()
+    return {
+        "commands": lambda: httpx.post(
+            f"{commands}/v1/teams/{team_id}/presence",
+            json={"status": "available", "device_id": "phone"},
+            headers=headers,
+            timeout=30,
+        ),
+        "queries": lambda: httpx.get(
+            f"{queries}/v1/teams/{team_id}/presence", headers=headers, timeout=30
+        ),
+    }
+
+
+def _team_edits(
+    audited: Audited,
+    team_id: str,
+    alice: Client,
+    bob: Client,
+    carol: Client,
+    as_carol: dict[str, Callable[[], httpx.Response]],
+) -> None:
     team = f"/teams/{team_id}"
     audited.edit("POST", f"{team}/members/{carol.user_id}/remove", {"reason": ""}, 422)
     audited.edit(
@@ -162,6 +192,12 @@ def _team_edits(audited: Audited, team_id: str, alice: Client, bob: Client, caro
     assert owner["error"]["code"] == "is_owner"
     removed = audited.edit("POST", f"{team}/members/{carol.user_id}/remove", {"reason": "left"})
     assert removed["audit"]["target"] == {"team_id": team_id, "user_id": carol.user_id}
+    # The services forget a removed member at once, not when their cache of members expires.
+    deadline = time.monotonic() + 5.0
+    for name, probe in as_carol.items():
+        while (answer := probe()).status_code != 403 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert answer.status_code == 403, (name, answer.text)
     audited.edit("POST", f"{team}/members/{carol.user_id}/remove", {"reason": "r"}, 404)
 
     audited.edit("POST", f"{team}/owner", {"user_id": carol.user_id, "reason": "r"}, 404)

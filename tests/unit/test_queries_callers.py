@@ -25,9 +25,9 @@ async def test_a_revocation_read_in_another_thread_cuts_off_the_older_tokens_str
     callers = LiveCallers(revocations)
     callers.watch_revocations(asyncio.get_running_loop())
     old, fresh, other = _writer(), _writer(), _writer()
-    callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), old)
-    callers.add(Identity("bob", 2_000_000_000, issued_at=300.0), fresh)
-    callers.add(Identity("carol", 2_000_000_000, issued_at=100.0), other)
+    callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), "t", old)
+    callers.add(Identity("bob", 2_000_000_000, issued_at=300.0), "t", fresh)
+    callers.add(Identity("carol", 2_000_000_000, issued_at=100.0), "t", other)
 
     await asyncio.to_thread(revocations.apply, "bob", 200.0)
     await asyncio.wait_for(old.ended, 5)
@@ -42,9 +42,24 @@ def test_a_stream_opened_after_its_revocation_is_cut_off_at_once() -> None:
         revocations.apply("bob", 200.0)
         callers = LiveCallers(revocations)
         writer = _writer()
-        callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), writer)
+        callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), "t", writer)
         assert writer.ended.done() and writer.ended.result() is True
         callers.discard("bob", writer)
         assert len(callers) == 0
 
     asyncio.run(scenario())
+
+
+async def test_the_end_of_a_membership_cuts_off_that_teams_streams_only() -> None:
+    revocations = Revocations()
+    callers = LiveCallers(revocations)
+    callers.watch_revocations(asyncio.get_running_loop())
+    removed_from, still_in = _writer(), _writer()
+    callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), "t1", removed_from)
+    callers.add(Identity("bob", 2_000_000_000, issued_at=100.0), "t2", still_in)
+
+    await asyncio.to_thread(revocations.membership_ended, "t1", "bob")
+    await asyncio.wait_for(removed_from.ended, 5)
+
+    assert not still_in.ended.done()
+    revocations.check(Identity("bob", 2_000_000_000, issued_at=100.0))  # the token stays valid
