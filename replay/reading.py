@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, cast
 
-from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from adapters.kafka import kafka_reachable
@@ -47,6 +46,8 @@ def team_partition(team_id: str, partitions: int) -> int:
     aiokafka's `murmur2` is the Java client's hash as an unsigned 32-bit number; masking the sign
     bit off it is Java's `toPositive` of the signed one.
     """
+    from aiokafka.partitioner import murmur2  # here: importing aiokafka costs a replay's start
+
     return (int(murmur2(team_id.encode())) & 0x7FFFFFFF) % partitions
 
 
@@ -56,6 +57,7 @@ class LogReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
         if not kafka_reachable(bootstrap, timeout=5.0):
             raise ReplayError(f"the Kafka broker at {bootstrap} does not answer")
+        self.bootstrap = bootstrap
         self.topic = topic
         self._consumer = Consumer(_consumer_config(bootstrap))
         self._open: set[int] = set()
