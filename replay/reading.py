@@ -10,9 +10,11 @@ Chorus producer partitions), so `--team` reads one partition, not the whole topi
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -37,6 +39,23 @@ class Record(Protocol):
     def key(self) -> bytes | None: ...
     def partition(self) -> int: ...
     def offset(self) -> int: ...
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a pass over the log.
+
+    A pass makes objects by the million (messages, records, views) and no reference cycles:
+    left on, the collector keeps walking everything the pass holds, a sixth of an export's
+    time. Reference counting frees what a pass lets go of all the same.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def team_partition(team_id: str, partitions: int) -> int:
@@ -95,6 +114,10 @@ class LogReader:
 
         Messages are in their partition's order; none past a partition's planned end.
         """
+        with collector_paused():
+            yield from self._batches(plan, batch)
+
+    def _batches(self, plan: Plan, batch: int) -> Iterator[tuple[list[Record], list[int]]]:
         ends = {p: end for p, (start, end) in plan.items() if end > start}
         positions = {p: plan[p][0] for p in ends}
         self._open = set(ends)
