@@ -30,8 +30,11 @@ from replay.reading import Plan
 MIN_RECORDS = 100_000
 
 T = TypeVar("T")
-#: What a helper runs: (bootstrap, topic, its plan, report(records read)) -> its result.
-Work = Callable[[str, str, Plan, Callable[[int], None]], T]
+#: How a helper reports as it goes: (records read since the last report, what it has for the
+#: caller so far, or None).
+Report = Callable[[int, Any], None]
+#: What a helper runs: (bootstrap, topic, its plan, report) -> its result.
+Work = Callable[[str, str, Plan, Report], T]
 
 
 def cores() -> int:
@@ -83,24 +86,24 @@ class Helper(Generic[T]):
             pickle.dump((work, bootstrap, topic, plan), job)
         return cls(process, Connection(os.dup(process.stdout.fileno()), writable=False))
 
-    def poll(self) -> int:
-        """Records the helper has read since the last poll (without waiting)."""
-        read = 0
+    def poll(self) -> list[tuple[int, Any]]:
+        """The reports the helper has sent since the last poll (without waiting)."""
+        reports: list[tuple[int, Any]] = []
         while self.pending is None and self.conn.poll():
             kind, value = self._receive()
             if kind != "read":
                 self.pending = (kind, value)
                 break
-            read += value
-        return read
+            reports.append(value)
+        return reports
 
-    def result(self, advance: Callable[[int], None]) -> T:
-        """Wait for the helper's result (its progress passed to `advance` meanwhile)."""
+    def result(self, take: Report) -> T:
+        """Wait for the helper's result, passing its reports to `take` meanwhile."""
         pending = self.pending
         try:
             while pending is None or pending[0] == "read":
                 if pending is not None:
-                    advance(pending[1])
+                    take(*pending[1])
                 pending = self._receive()
         finally:
             self._close()
@@ -134,8 +137,8 @@ def _main() -> None:
     sys.stdout = sys.stderr
     work, bootstrap, topic, plan = pickle.load(sys.stdin.buffer)
 
-    def report(read: int) -> None:
-        conn.send(("read", read))
+    def report(read: int, data: Any) -> None:
+        conn.send(("read", (read, data)))
 
     try:
         result = work(bootstrap, topic, plan, report)

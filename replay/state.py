@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from replay.bounds import Bounds, ReplayError
-from replay.parallel import Helper, split
+from replay.parallel import Helper, Report, split
 from replay.progress import Advance, progress
 from replay.reading import LogReader, Plan, Record, team_partition
 from schemas.envelope import record_or_none
@@ -166,8 +166,8 @@ def _state_pass(
         work = functools.partial(_fold_part, bounds)
         helper = Helper.start(work, reader.bootstrap, reader.topic, theirs)
         try:
-            fold = _fold(reader, bounds, ours, warn, lambda read: advance(read + helper.poll()))
-            views, warnings = helper.result(advance)
+            fold = _fold(reader, bounds, ours, warn, lambda read: _advance(read, helper, advance))
+            views, warnings = helper.result(lambda read, _: advance(read))
         except BaseException:
             helper.stop()
             raise
@@ -181,6 +181,10 @@ def _state_pass(
     return mine | views
 
 
+def _advance(read: int, helper: Helper[Any], advance: Advance) -> None:
+    advance(read + sum(theirs for theirs, _ in helper.poll()))
+
+
 def _fold(reader: LogReader, bounds: Bounds, plan: Plan, warn: Warn, advance: Advance) -> StateFold:
     fold = StateFold(bounds, warn)
     for messages, _ in reader.batches(plan):
@@ -191,12 +195,13 @@ def _fold(reader: LogReader, bounds: Bounds, plan: Plan, warn: Warn, advance: Ad
 
 
 def _fold_part(
-    bounds: Bounds, bootstrap: str, topic: str, plan: Plan, advance: Advance
+    bounds: Bounds, bootstrap: str, topic: str, plan: Plan, report: Report
 ) -> tuple[dict[str, TeamView], list[str]]:
     """A helper process's part of a fold: its views, and the warnings it had."""
     warnings: list[str] = []
     reader = LogReader(bootstrap, topic)
     try:
-        return _fold(reader, bounds, plan, warnings.append, advance).views, warnings
+        fold = _fold(reader, bounds, plan, warnings.append, lambda read: report(read, None))
+        return fold.views, warnings
     finally:
         reader.close()

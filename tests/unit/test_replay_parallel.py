@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from replay import parallel
 from replay.bounds import ReplayError
-from replay.parallel import Helper, split
+from replay.parallel import Helper, Report, split
 from replay.reading import Plan
 
 
@@ -38,27 +38,32 @@ def test_a_small_plan_one_partition_or_one_core_is_not_split(
     assert split({0: (0, 100), 1: (0, 100)}) is None
 
 
-def count(bootstrap: str, topic: str, plan: Plan, report: Callable[[int], None]) -> list[str]:
+def count(bootstrap: str, topic: str, plan: Plan, report: Report) -> list[str]:
     """A helper's work without a broker: reports each partition's records read."""
-    for start, end in plan.values():
-        report(end - start)
+    for partition, (start, end) in plan.items():
+        report(end - start, partition)
     return [bootstrap, topic, *map(str, sorted(plan))]
 
 
-def fail(bootstrap: str, topic: str, plan: Plan, report: Callable[[int], None]) -> None:
-    report(1)
+def fail(bootstrap: str, topic: str, plan: Plan, report: Report) -> None:
+    report(1, None)
     raise ReplayError(f"the broker at {bootstrap} does not answer")
 
 
 def test_a_helper_reports_its_progress_then_its_result() -> None:
     helper = Helper.start(count, "broker:9092", "chorus.events", {3: (0, 7), 5: (2, 4)})
-    read: list[int] = []
-    assert helper.result(read.append) == ["broker:9092", "chorus.events", "3", "5"]
-    assert sum(read) == 9
+    reports: list[tuple[int, Any]] = []
+    assert helper.result(lambda *report: reports.append(report)) == [
+        "broker:9092",
+        "chorus.events",
+        "3",
+        "5",
+    ]
+    assert reports == [(7, 3), (2, 5)]
     assert helper.process.returncode == 0
 
 
 def test_a_helpers_failure_is_raised_in_the_caller() -> None:
     helper = Helper.start(fail, "broker:9092", "chorus.events", {0: (0, 1)})
     with pytest.raises(ReplayError, match="does not answer"):
-        helper.result(lambda read: None)
+        helper.result(lambda read, data: None)
