@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -133,23 +135,50 @@ class Helper(Generic[T]):
 
 def _main() -> None:
     """The helper process: a job on stdin, messages on stdout (nothing else may write there)."""
-    conn = Connection(os.dup(sys.stdout.fileno()), readable=False)
+    outbox = _Outbox(Connection(os.dup(sys.stdout.fileno()), readable=False))
     sys.stdout = sys.stderr
     work, bootstrap, topic, plan = pickle.load(sys.stdin.buffer)
-
-    def report(read: int, data: Any) -> None:
-        conn.send(("read", (read, data)))
-
     try:
-        result = work(bootstrap, topic, plan, report)
+        result = work(bootstrap, topic, plan, lambda read, data: outbox.put("read", (read, data)))
     except ReplayError as exc:
-        conn.send(("failed", str(exc)))
+        outbox.put("failed", str(exc))
     except Exception as exc:  # the caller says what went wrong, in one line
-        conn.send(("failed", f"a helper process failed: {type(exc).__name__}: {exc}"))
+        outbox.put("failed", f"a helper process failed: {type(exc).__name__}: {exc}")
     else:
-        conn.send(("done", result))
+        outbox.put("done", result)
     finally:
-        conn.close()
+        outbox.close()
+
+
+class _Outbox:
+    """Messages to the caller, sent by a thread: the helper reads on while the caller is busy.
+
+    At most `depth` wait, so a helper ahead of its caller waits for it, holding little.
+    """
+
+    def __init__(self, conn: Connection, depth: int = 4) -> None:
+        self._conn = conn
+        self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue(maxsize=depth)
+        self._thread = threading.Thread(target=self._send, name="replay-outbox", daemon=True)
+        self._thread.start()
+
+    def put(self, kind: str, value: Any) -> None:
+        self._queue.put((kind, value))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    def _send(self) -> None:
+        broken = False
+        while (message := self._queue.get()) is not None:
+            if broken:
+                continue  # the caller is gone: keep emptying the queue so that `put` returns
+            try:
+                self._conn.send(message)
+            except OSError:
+                broken = True
 
 
 if __name__ == "__main__":
