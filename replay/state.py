@@ -84,12 +84,12 @@ class StateFold:
         the common case is taken inline: this loop runs once per record of the log.
         """
         values = [message.value() for message in messages]
-        heads = self._bytes.heads(values)
-        typed, teams, past, newly_past = self._bytes.typed, self._teams, self._past, list[int]()
+        heads, events = self._bytes.decode(values)
+        teams, past, newly_past = self._teams, self._past, list[int]()
         stopped, team_key, only = self._stopped, self._team_key, self._team
         until, stop_after = self._until, self._stop_after
-        for message, value, head, shaped in zip(
-            messages, values, heads, shapes(heads), strict=True
+        for message, value, head, event, shaped in zip(
+            messages, values, heads, events, shapes(heads), strict=True
         ):
             if value is None or (team_key is not None and message.key() != team_key):
                 continue
@@ -113,7 +113,7 @@ class StateFold:
             if fold is None:
                 fold = teams[team] = TeamFold(TeamView(team_id=team))
             if head.seq > fold.seq:  # else a copy of a record applied already
-                fold.apply(head.seq, typed(head, shaped), at)
+                fold.apply(head.seq, event if shaped else None, at)
         return newly_past
 
     def _feed_one(self, message: Record, value: bytes, newly_past: list[int]) -> None:

@@ -25,6 +25,9 @@ from schemas.envelope import record_or_none, seal
 from schemas.event_bytes import HASH_PATTERN, EventBytes, EventHead, shapes
 from schemas.mapper import MAPPER, MapperError
 from streams.projection import TeamView, project, record_key
+from tests.unit.test_replay_state import call_started_v2, old_call_started
+
+__all__ = ["call_started_v2"]  # a fixture of the state tests, used here too
 
 AT = "2026-11-23T12:00:00.000Z"
 
@@ -158,22 +161,20 @@ def test_a_partition_past_the_instant_and_one_teams_fold() -> None:
 def test_each_record_decodes_to_what_the_mapper_says_of_it() -> None:
     records = day(teams=2, events=300)
     raws = [orjson.dumps(record) for record in records]
-    decoder = EventBytes()
-    heads = decoder.heads(raws)
-    for raw, head, shaped in zip(raws, heads, shapes(heads), strict=True):
+    heads, events = EventBytes().decode(raws)
+    for raw, head, event, shaped in zip(raws, heads, events, shapes(heads), strict=True):
         assert head is not None and shaped
-        assert decoder.typed(head, shaped) == MAPPER.decode_event(orjson.loads(raw)).data
+        assert event == MAPPER.decode_event(orjson.loads(raw)).data
 
 
 def test_an_event_the_mapper_refuses_has_no_typed_event() -> None:
     (record,) = day(teams=1, events=1)
-    decoder = EventBytes()
     for broken in ({"version": 7}, {"type": "x.y"}, {"data": {"user_id": []}}):
         raw = orjson.dumps({**record, **broken})
         with pytest.raises(MapperError):
             MAPPER.decode_event(orjson.loads(raw))
-        (head,) = decoder.heads([raw])
-        assert head is not None and decoder.typed(head, True) is None
+        (head,), (event,) = EventBytes().decode([raw])
+        assert head is not None and event is None
 
 
 TIMES = st.one_of(
@@ -218,3 +219,11 @@ def test_a_batchs_shape_check_is_each_records_pattern_check(
         for at, prev, digest in fields
     ]
     assert shapes(heads) == [*expected, False]
+
+
+@pytest.mark.usefixtures("call_started_v2")
+def test_an_old_version_read_from_bytes_is_upcast() -> None:
+    record = old_call_started()
+    fold = StateFold(Bounds(until_ms=parse_millis("2030-01-01T00:00:00.000Z")), print)
+    fold.feed([Msg(orjson.dumps(record), 0)])
+    assert fold.views["t9"].calls["c9"]["topic"] == "retro"
