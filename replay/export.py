@@ -7,7 +7,6 @@ parses it there.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -15,17 +14,13 @@ import msgspec
 import orjson
 
 from replay.bounds import Bounds, ReplayError
-from replay.merge import END_OF_TIME, Entry, PartitionMerge, TeamWindows, Verdict
-from replay.parallel import Helper, Report, split
-from replay.progress import Advance, progress
-from replay.reading import LogReader, Plan, Record, team_partition
+from replay.merge import END_OF_TIME, PartitionMerge, TeamWindows, Verdict
+from replay.progress import progress
+from replay.reading import LogReader, Record, team_partition
 from replay.sinks import Sink
 from schemas.envelope import record_from_bytes
 
 Warn = Callable[[str], None]
-#: What a helper process hands over: (partition -> merge entries, partition -> latest
-#: occurred_at, partitions done).
-Shipment = tuple[dict[int, list[Entry]], dict[int, str], list[int]]
 _MALFORMED_SHOWN = 5  # a broken log would otherwise flood stderr; the count is in the stats
 
 
@@ -64,17 +59,10 @@ class Exporter:
         self._sink = sink
         self._warn = warn
         self._past: set[int] = set()
-        self._helper_teams: set[str] = set()
         self.stats = ExportStats()
 
     def feed(self, messages: Sequence[Record]) -> list[int]:
         """Take one batch; returns the partitions now past the bounds (read no more of them)."""
-        newly_past = self.route(messages)
-        self._sink.write(self._merge.take())
-        return newly_past
-
-    def route(self, messages: Sequence[Record]) -> list[int]:
-        """`feed` but for the writing: the kept records wait in the merge."""
         self.stats.read += len(messages)
         # Locals, and the common case inline: this loop runs once per record of the export.
         windows, merge, past, newly_past = self._windows, self._merge, self._past, list[int]()
@@ -115,40 +103,8 @@ class Exporter:
             kept += 1
         merge.note(current, sort_time)
         self.stats.kept += kept
+        self._sink.write(merge.take())
         return newly_past
-
-    def ship(self, closed: list[int]) -> Shipment:
-        """What the merge holds, handed over (by a helper process) with these partitions done."""
-        pending = {p: entries for p, entries in self._merge.pending.items() if entries}
-        for partition in pending:
-            self._merge.pending[partition] = []
-        return pending, dict(self._merge.latest), closed
-
-    def absorb(self, shipment: Shipment) -> None:
-        """Records a helper process routed from partitions of this pass that it reads."""
-        pending, latest, closed = shipment
-        for partition, entries in pending.items():
-            self._merge.pending[partition].extend(entries)
-        for partition, at in latest.items():
-            self._merge.note(partition, at)
-        self.close(closed)
-        self._sink.write(self._merge.take())
-
-    def add_stats(self, stats: ExportStats, teams: set[str]) -> None:
-        """A helper process's counts and the teams it kept records of."""
-        for name in ("read", "kept", "repeats", "differing", "malformed"):
-            setattr(self.stats, name, getattr(self.stats, name) + getattr(stats, name))
-        if shared := len(teams & self.team_ids()):
-            # Only a topic whose partitions were added to mid-log has such teams.
-            self._warn(
-                f"{shared} teams have records in partitions read by two processes: copies "
-                "of a record across them are not compared"
-            )
-        self._helper_teams |= teams
-
-    def team_ids(self) -> set[str]:
-        """The teams kept records of so far."""
-        return set(self._windows.digests)
 
     def _past_bounds(self, partition: int, at: str, newly_past: list[int]) -> None:
         if at > self._stop_after and partition not in self._past:
@@ -163,7 +119,7 @@ class Exporter:
     def finish(self) -> ExportStats:
         """Write what the merge still holds; every partition is closed by now."""
         self._sink.write(self._merge.take())
-        self.stats.teams = len(self.team_ids() | self._helper_teams)
+        self.stats.teams = self._windows.teams()
         return self.stats
 
     def _count(self, verdict: Verdict, head: _Head, value: bytes) -> None:
@@ -215,72 +171,11 @@ def _export_pass(
     exporter = Exporter(bounds, list(plan), sink, warn)
     exporter.close([p for p, (start, end) in plan.items() if end <= start])
     total = sum(end - start for start, end in plan.values())
-    # One team's records are in one partition: nothing to share out.
-    parts = None if bounds.team_id is not None else split(plan)
     with progress("exporting", total) as advance:
-        if parts is None:
-            _export_part_here(reader, exporter, plan, advance)
-            return exporter.finish()
-        ours, theirs = parts
-        helper = Helper.start(
-            functools.partial(_export_part, bounds), reader.bootstrap, reader.topic, theirs
-        )
-
-        def take(read: int, shipment: Shipment | None) -> None:
-            advance(read)
-            if shipment is not None:
-                exporter.absorb(shipment)
-
-        def advance_both(read: int) -> None:
-            advance(read)
-            for report in helper.poll():
-                take(*report)
-
-        try:
-            _export_part_here(reader, exporter, ours, advance_both)
-            stats, teams, warnings = helper.result(take)
-        except BaseException:
-            helper.stop()
-            raise
-    for warning in warnings:
-        warn(warning)
-    exporter.add_stats(stats, teams)
-    return exporter.finish()
-
-
-def _export_part_here(reader: LogReader, exporter: Exporter, plan: Plan, advance: Advance) -> None:
-    for messages, ended in reader.batches(plan):
-        for partition in exporter.feed(messages):
-            reader.finish(partition)
-            exporter.close([partition])
-        exporter.close(ended)
-        advance(len(messages))
-
-
-def _export_part(
-    bounds: Bounds, bootstrap: str, topic: str, plan: Plan, report: Report
-) -> tuple[ExportStats, set[str], list[str]]:
-    """A helper process's part of an export: the records it keeps go to the caller's merge."""
-    warnings: list[str] = []
-    reader = LogReader(bootstrap, topic)
-    try:
-        exporter = Exporter(bounds, list(plan), _Unused(), warnings.append)
         for messages, ended in reader.batches(plan):
-            past = exporter.route(messages)
-            for partition in past:
+            for partition in exporter.feed(messages):
                 reader.finish(partition)
-            report(len(messages), exporter.ship([*past, *ended]))
-        report(0, exporter.ship(list(plan)))
-        return exporter.stats, exporter.team_ids(), warnings
-    finally:
-        reader.close()
-
-
-class _Unused:
-    """The sink of a helper's exporter, which hands its records over instead."""
-
-    def write(self, payloads: list[bytes]) -> None:
-        raise AssertionError("a helper's records go to the caller")
-
-    def close(self) -> None:
-        pass
+                exporter.close([partition])
+            exporter.close(ended)
+            advance(len(messages))
+    return exporter.finish()

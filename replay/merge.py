@@ -96,7 +96,7 @@ class TeamWindows:
         return len(self.digests)
 
 
-Entry = tuple[str, str, int, bytes]  # (sort time, team_id, seq, payload)
+_Entry = tuple[str, str, int, bytes]  # (sort time, team_id, seq, payload)
 _sort_time = itemgetter(0)
 
 
@@ -113,7 +113,7 @@ class PartitionMerge:
         #: partition -> the latest occurred_at it has shown (its records' sort time).
         self.latest: dict[int, str] = {}
         #: partition -> its records not yet taken, in its order.
-        self.pending: dict[int, list[Entry]] = {partition: [] for partition in self._open}
+        self.pending: dict[int, list[_Entry]] = {partition: [] for partition in self._open}
 
     def note(self, partition: int, occurred_at: str) -> None:
         """A record of `partition` was read (kept or not): the partition has reached its time."""
@@ -142,7 +142,7 @@ class PartitionMerge:
             if any(partition not in self.latest for partition in self._open):
                 return []  # a partition not heard from yet may hold the earliest record
             frontier = min(self.latest[partition] for partition in self._open)
-        ready: list[Entry] = []
+        ready: list[_Entry] = []
         for entries in self.pending.values():
             # An entry at the frontier waits: an open partition may still show that time.
             cut = (

@@ -1,8 +1,7 @@
-"""`replay state` and `export` with their partitions read by two processes, on a real broker.
+"""`replay state` with its partitions read by two processes, on a real broker.
 
-A log of scripted team days is produced straight to the topic (no worker), then read with the
-plan split between this process and a helper process: the views are the plain fold's, the
-export's bytes those of an export read by this process alone.
+A log of scripted team days is produced straight to the topic (no worker), then folded with
+the plan split between this process and a helper process: the views are the plain fold's.
 """
 
 from __future__ import annotations
@@ -14,8 +13,7 @@ import pytest
 
 from bench.replay import generate, produce
 from replay import parallel
-from replay.bounds import Bounds, parse_instant
-from replay.export import ExportStats, export_log
+from replay.bounds import Bounds
 from replay.parallel import Helper
 from replay.reading import LogReader
 from replay.state import all_states, state_at
@@ -65,44 +63,3 @@ def test_a_state_read_by_two_processes_is_the_fold_of_the_log(
     expected = fold_views(record for record in log if record["occurred_at"] <= at)
     assert all_states(views) == all_states(expected)
     assert views == expected and not warnings
-
-
-class Written(list[bytes]):
-    def write(self, payloads: list[bytes]) -> None:
-        self.extend(payloads)
-
-    def close(self) -> None:
-        pass
-
-
-def exported(kafka: str, topic: str, bounds: Bounds) -> tuple[Written, ExportStats]:
-    written, reader = Written(), LogReader(kafka, topic)
-    try:
-        return written, export_log(reader, bounds, written, print)
-    finally:
-        reader.close()
-
-
-@pytest.mark.parametrize(
-    "since, until", [(None, None), ("2026-11-23T08:20:00Z", "2026-11-23T08:40:00Z")]
-)
-def test_an_export_read_by_two_processes_is_the_export_read_by_one(
-    kafka_bootstrap: str,
-    topics: Topics,
-    log: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
-    since: str | None,
-    until: str | None,
-) -> None:
-    bounds = Bounds(
-        since_ms=None if since is None else parse_instant("--from", since, round_up=True),
-        until_ms=None if until is None else parse_instant("--to", until),
-    )
-    with monkeypatch.context() as alone:
-        alone.setattr("replay.export.split", lambda plan: None)
-        expected, expected_stats = exported(kafka_bootstrap, topics.events, bounds)
-    assert len(expected) > 100
-    started = helpers(monkeypatch)
-    written, stats = exported(kafka_bootstrap, topics.events, bounds)
-    assert len(started) == 1
-    assert written == expected and stats == expected_stats
