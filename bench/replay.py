@@ -9,7 +9,8 @@ million realistic records: scripted days of many teams (presence, calls started,
 spoken in, left and ended, rooms allocated, some commands rejected), decided and sealed by the
 pure deciders, serialised once and produced in bulk (no worker). Rounds alternate the readers;
 each rate is compared with the floor's in the same round and the median of those ratios
-reported, so that a noisy machine slows both sides alike.
+reported, so that a noisy machine slows both sides alike. Beside each rate: CPU microseconds per
+event (this process's threads and the replay's helper process; the broker's are not counted).
 
     .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
 """
@@ -21,6 +22,7 @@ import contextlib
 import io
 import os
 import random
+import resource
 import statistics
 import time
 import uuid
@@ -190,10 +192,19 @@ def bare_read(bootstrap: str, topic: str, tuning: dict[str, int]) -> int:
     return read
 
 
-def timed(run: Callable[[], object]) -> float:
-    started = time.perf_counter()
+def timed(run: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and of the children it waited for)."""
+    started, cpu = time.perf_counter(), _cpu()
     run()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _cpu() - cpu
+
+
+def _cpu() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def quietly(argv: list[str]) -> None:
@@ -204,8 +215,14 @@ def quietly(argv: list[str]) -> None:
         raise RuntimeError(f"chorus {' '.join(argv)} exited {code}")
 
 
-def measure(stack: BenchStack, events: int, rounds: int) -> dict[str, list[float]]:
-    """Events per second of each reader, per round."""
+def measure(
+    stack: BenchStack, events: int, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Events per second of each reader, per round; and its CPU microseconds per event.
+
+    CPU counts every thread of this process (librdkafka's too) and the helper processes a
+    replay starts; not the broker's. On a busy machine it moves less than the rates do.
+    """
     os.environ.update(stack.env())  # the chorus command line reads its settings from there
     target = stack.workdir / "export.jsonl"
     runs: dict[str, Callable[[], object]] = {
@@ -217,21 +234,30 @@ def measure(stack: BenchStack, events: int, rounds: int) -> dict[str, list[float
         "rebuild": lambda: quietly(["rebuild"]),
     }
     rates: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(1, rounds + 1):
         for name, run in runs.items():
-            rates[name].append(events / timed(run))
+            wall, used = timed(run)
+            rates[name].append(events / wall)
+            cpu[name].append(used / events * 1e6)
             target.unlink(missing_ok=True)
-            console.print(f"round {round_}: {name} {rates[name][-1]:,.0f} events/s")
-    return rates
+            console.print(
+                f"round {round_}: {name} {rates[name][-1]:,.0f} events/s, "
+                f"{cpu[name][-1]:.1f} us CPU per event"
+            )
+    return rates, cpu
 
 
-def show(rates: dict[str, list[float]], events: int) -> None:
+def show(rates: dict[str, list[float]], cpu: dict[str, list[float]], events: int) -> None:
     """Medians and best of each reader, and each one's rate over the floor's in the same round."""
     table = Table(title=f"replay of {events:,} events, {len(rates['floor'])} rounds")
-    for column in ("reader", "median", "best", "ratio to floor (median of rounds)", "goal"):
+    columns = ("reader", "median", "best", "ratio to floor (median of rounds)", "goal", "CPU/event")
+    for column in columns:
         table.add_column(column, justify="left" if column == "reader" else "right")
     floor = rates["floor"]
-    table.add_row("bare confluent-kafka consumer (floor)", *_rates(floor), "1.00", "")
+    table.add_row(
+        "bare confluent-kafka consumer (floor)", *_rates(floor), "1.00", "", _cpu_of(cpu["floor"])
+    )
     for name, label in (
         ("defaults", "bare consumer, librdkafka defaults"),
         ("export", "replay export -> JSONL file"),
@@ -243,8 +269,12 @@ def show(rates: dict[str, list[float]], events: int) -> None:
         )
         verdict = "" if name in UNGOALED else "met" if ratio >= GOAL else "missed"
         goal = f">= {GOAL} {verdict}" if verdict else ""
-        table.add_row(label, *_rates(rates[name]), f"{ratio:.2f}", goal)
+        table.add_row(label, *_rates(rates[name]), f"{ratio:.2f}", goal, _cpu_of(cpu[name]))
     console.print(table)
+
+
+def _cpu_of(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.1f} us"
 
 
 def _rates(samples: list[float]) -> tuple[str, str]:
@@ -264,8 +294,8 @@ def main() -> None:
         console.print(f"producing {events:,} records ({sum(len(r[2]) for r in rows) >> 20} MiB)")
         produce(stack.kafka, stack.topics.events, rows)
         del rows
-        rates = measure(stack, events, args.rounds)
-    show(rates, events)
+        rates, cpu = measure(stack, events, args.rounds)
+    show(rates, cpu, events)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ Chorus producer partitions), so `--team` reads one partition, not the whole topi
 
 from __future__ import annotations
 
+import gc
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
-from aiokafka.partitioner import murmur2
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from adapters.kafka import kafka_reachable
@@ -40,6 +41,23 @@ class Record(Protocol):
     def offset(self) -> int: ...
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for a pass over the log.
+
+    A pass makes objects by the million (messages, records, views) and no reference cycles:
+    left on, the collector keeps walking everything the pass holds, a sixth of an export's
+    time. Reference counting frees what a pass lets go of all the same.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def team_partition(team_id: str, partitions: int) -> int:
     """The partition Java's default partitioner (and librdkafka's `murmur2_random`, which every
     Chorus producer uses) puts a team's key in: `toPositive(murmur2(key)) % partitions`.
@@ -47,6 +65,8 @@ def team_partition(team_id: str, partitions: int) -> int:
     aiokafka's `murmur2` is the Java client's hash as an unsigned 32-bit number; masking the sign
     bit off it is Java's `toPositive` of the signed one.
     """
+    from aiokafka.partitioner import murmur2  # here: importing aiokafka costs a replay's start
+
     return (int(murmur2(team_id.encode())) & 0x7FFFFFFF) % partitions
 
 
@@ -56,6 +76,7 @@ class LogReader:
     def __init__(self, bootstrap: str, topic: str) -> None:
         if not kafka_reachable(bootstrap, timeout=5.0):
             raise ReplayError(f"the Kafka broker at {bootstrap} does not answer")
+        self.bootstrap = bootstrap
         self.topic = topic
         self._consumer = Consumer(_consumer_config(bootstrap))
         self._open: set[int] = set()
@@ -93,6 +114,10 @@ class LogReader:
 
         Messages are in their partition's order; none past a partition's planned end.
         """
+        with collector_paused():
+            yield from self._batches(plan, batch)
+
+    def _batches(self, plan: Plan, batch: int) -> Iterator[tuple[list[Record], list[int]]]:
         ends = {p: end for p, (start, end) in plan.items() if end > start}
         positions = {p: plan[p][0] for p in ends}
         self._open = set(ends)

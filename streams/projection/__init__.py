@@ -10,7 +10,13 @@ service serves the same JSON shapes.
 """
 
 from schemas.positions import CHANGES_KEPT, CHANGES_TRIM_EVERY, changes_horizon
-from streams.projection.project import UnusableRecord, fold_views, project, record_key
+from streams.projection.project import (
+    UnusableRecord,
+    apply_event,
+    fold_views,
+    project,
+    record_key,
+)
 from streams.projection.view import (
     Change,
     TeamView,
@@ -28,6 +34,7 @@ __all__ = [
     "Change",
     "TeamView",
     "UnusableRecord",
+    "apply_event",
     "calls_json",
     "changes_horizon",
     "fold_views",
