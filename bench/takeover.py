@@ -134,13 +134,15 @@ def wait_outcome(engine: sa.Engine, command_id: str, timeout: float) -> None:
     raise RuntimeError(f"outcome of {command_id} not recorded in {timeout:.0f} s")
 
 
-def start_worker(stack: BenchStack, topics: Topics, label: str) -> Child:
+def start_worker(
+    stack: BenchStack, topics: Topics, label: str, more_env: dict[str, str] | None = None
+) -> Child:
     """A worker process on `topics` (not waiting for it), recorded by py-spy if asked."""
     port = free_port()
     child = Child(
         name="worker",
         argv=chorus_argv("worker", "--host", "127.0.0.1", "--port", str(port)),
-        env={**stack.env(), "CHORUS_TOPIC_PREFIX": topics.prefix},
+        env={**stack.env(), "CHORUS_TOPIC_PREFIX": topics.prefix, **(more_env or {})},
         log_path=stack.workdir / f"worker-{label}.log",
         health_url=f"http://127.0.0.1:{port}/healthz",
     )
@@ -162,7 +164,12 @@ def start_worker(stack: BenchStack, topics: Topics, label: str) -> Child:
 
 
 def takeover(
-    stack: BenchStack, topics: Topics, team_id: str, label: str, timeout: float = 120
+    stack: BenchStack,
+    topics: Topics,
+    team_id: str,
+    label: str,
+    timeout: float = 120,
+    more_env: dict[str, str] | None = None,
 ) -> tuple[float, float, Child]:
     """Seconds from a worker's start to its decision of a waiting command, and to its outcome."""
     command_id = send_command(stack.kafka, topics, team_id)
@@ -170,7 +177,7 @@ def takeover(
     engine = make_engine(stack.database_url)
     try:
         started = time.perf_counter()
-        child = start_worker(stack, topics, label)
+        child = start_worker(stack, topics, label, more_env)
         wait_decided(consumer, command_id, timeout)
         decided = time.perf_counter() - started
         wait_outcome(engine, command_id, timeout)
@@ -248,7 +255,10 @@ def prepare(
     produce(stack.kafka, topics.events, rows[:-tail])
     console.print(f"{len(rows) - tail:,} produced in {time.perf_counter() - started:.0f} s")
     commit_at_end(stack.kafka, stack.worker_id, topics.events)
-    cold, _, child = takeover(stack, topics, TeamDay(1).team_id, f"{size}-cold", timeout=3600)
+    # It must write no event to the log's teams (the tail, appended later, continues their
+    # chains): a new team's command, and no presence expiry while it runs.
+    quiet = {"CHORUS_PRESENCE_TTL": str(24 * 3600)}
+    cold, _, child = takeover(stack, topics, str(uuid.uuid4()), f"{size}-cold", 3600, quiet)
     console.print(f"previous worker, no snapshots: first decision after {cold:.1f} s")
     snapshots_written(stack.kafka, topics, timeout=3600)
     child.stop(timeout=60)  # writes the snapshots of what changed since
