@@ -127,7 +127,12 @@ class TeamStates:
                 loop.run_in_executor(self._restorer, self._load, partition)
             )
             self._loading[partition] = loading
-        loaded = await asyncio.shield(loading)
+        try:
+            loaded = await asyncio.shield(loading)
+        except Exception:
+            if self._loading.get(partition) is loading:
+                del self._loading[partition]  # the next command of the partition tries again
+            raise
         if self._loading.get(partition) is loading:  # not revoked while loading
             del self._loading[partition]
             self._partitions[partition] = loaded.partition

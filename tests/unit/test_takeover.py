@@ -15,6 +15,7 @@ from schemas.commands import CommandPayload, JoinCall, SetPresence, StartCall
 from schemas.mapper import MAPPER
 from streams import team_states
 from streams.decider import AFTER_EVENTS_ACKED, Decider
+from streams.domain import TeamState
 from streams.domain.testing import TEAM, command
 from streams.event_log import InMemoryEventLog
 from streams.outcomes import InMemoryOutcomeRecorder
@@ -140,3 +141,27 @@ async def test_a_revoked_partition_is_not_preloaded() -> None:
 
     assert log.partitions_read == [0]
     assert set(states.partitions()) == {0}
+
+
+class FailingOnce(InMemoryEventLog):
+    """An events log whose first read fails (a broker that was not reachable yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def read(self, partition: int, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        self.reads += 1
+        if self.reads == 1:
+            raise RuntimeError("the broker is not reachable")
+        return super().read(partition, start)
+
+
+async def test_a_partition_that_failed_to_restore_is_restored_again_when_next_needed() -> None:
+    log = FailingOnce()
+    states = TeamStates(log)
+
+    with pytest.raises(RuntimeError):
+        await states.team(PARTITION, TEAM)
+    assert await states.team(PARTITION, TEAM) == TeamState()
+    assert log.reads == 2
