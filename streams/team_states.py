@@ -144,7 +144,7 @@ class TeamStates:
         events are in the log; their outcomes may not be recorded)."""
         if self._outcomes is None or not loaded.recovered:
             return
-        task = asyncio.ensure_future(self._outcomes.record(loaded.recovered))
+        task = asyncio.ensure_future(self._record_when_quiet(self._outcomes, loaded.recovered))
         self._recovering[partition] = _Recovery(task, loaded.partition.position)
 
         def recorded(done: asyncio.Future[None]) -> None:
@@ -155,6 +155,10 @@ class TeamStates:
                 log.error("partition %d: outcomes not recovered: %s", partition, done.exception())
 
         task.add_done_callback(recorded)
+
+    async def _record_when_quiet(self, outcomes: OutcomeWriter, rows: list[dict[str, Any]]) -> None:
+        await self._quiet.wait()  # a command waiting for its partition's restore goes first
+        await outcomes.record(rows)
 
     async def recovered(self, timeout: float | None = None) -> bool:
         """Wait up to `timeout` seconds for the outcomes being recovered; whether they were."""

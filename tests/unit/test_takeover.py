@@ -18,6 +18,7 @@ from streams.decider import AFTER_EVENTS_ACKED, Decider
 from streams.domain import TeamState
 from streams.domain.testing import TEAM, command
 from streams.event_log import InMemoryEventLog
+from streams.outcome_writer import OutcomeWriter
 from streams.outcomes import InMemoryOutcomeRecorder
 from streams.team_states import TeamStates
 
@@ -165,3 +166,34 @@ async def test_a_partition_that_failed_to_restore_is_restored_again_when_next_ne
         await states.team(PARTITION, TEAM)
     assert await states.team(PARTITION, TEAM) == TeamState()
     assert log.reads == 2
+
+
+class HeldLog(InMemoryEventLog):
+    """An events log whose reads of partition `held` wait until the gate opens."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__()
+        self.held = held
+        self.gate = threading.Event()
+
+    def read(self, partition: int, start: int = 0) -> Iterator[tuple[int, dict[str, Any]]]:
+        if partition == self.held:
+            self.gate.wait(30)
+        return super().read(partition, start)
+
+
+async def test_outcomes_are_recovered_once_no_command_waits_for_a_restore() -> None:
+    log = HeldLog(held=PARTITION + 1)
+    await crashed_before_outcome(log)
+    outcomes = InMemoryOutcomeRecorder()
+    states = TeamStates(log, OutcomeWriter(outcomes))
+
+    other = asyncio.ensure_future(states.team(PARTITION + 1, TEAM))  # its restore is held
+    await states.team(PARTITION, TEAM)
+    await asyncio.sleep(0.2)
+    assert "join" not in outcomes.rows  # the waiting command's restore goes first
+
+    log.gate.set()
+    await other
+    assert await states.recovered(timeout=30)
+    assert outcomes.rows["join"]["status"] == "accepted"
