@@ -12,7 +12,8 @@ the events after them.
 A crash anywhere re-reads the command after a restart; the state is rebuilt from the log,
 which already holds any events written before the crash, so the command is found decided
 (its id is in the state) and is not decided twice. A crash between 2 and 3 also leaves the
-outcome unrecorded: restoring the partition records it from the log (`TeamStates`).
+outcome unrecorded: restoring the partition records it from the log (`TeamStates`, in the
+background: a takeover's first decision does not wait for it).
 
 Presence leases. A heartbeat that changes nothing a person sees writes no event: it refreshes
 the device's lease in the kept state and is recorded `accepted` with no events (position: the
@@ -124,7 +125,7 @@ class Decider:
         return "rejected" if records[0]["type"] == "command.rejected" else "accepted"
 
     def assigned(self, partitions: set[int]) -> None:
-        """Partitions this worker now owns: restore their teams at once."""
+        """Partitions this worker now owns: restore their teams (in the background)."""
         self.states.preload(partitions)
 
     async def revoked(self, partitions: set[int]) -> None:
@@ -137,6 +138,8 @@ class Decider:
         """The worker stops: write the snapshots and the queued outcomes (bounded in time)."""
         if self.snapshots is not None:
             await self.snapshots.flush(timeout=SNAPSHOT_FLUSH_SECONDS)
+        if not await self.states.recovered(SNAPSHOT_FLUSH_SECONDS):
+            log.warning("stopping with outcomes of restored partitions being recovered")
         if self.outcomes is not None and not await self.outcomes.drain(SNAPSHOT_FLUSH_SECONDS):
             log.warning("stopping with %d outcomes unrecorded", self.outcomes.queued)
 

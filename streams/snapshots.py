@@ -89,16 +89,32 @@ def decode_checkpoint(value: bytes) -> int:
     return _current(value, _CheckpointValue).offset
 
 
+class _Versioned(msgspec.Struct):
+    version: int
+
+
+_VERSION = msgspec.msgpack.Decoder(_Versioned)  # reads the version, skipping the rest
+_DECODERS: dict[type[Any], msgspec.msgpack.Decoder[Any]] = {
+    shape: msgspec.msgpack.Decoder(shape) for shape in (_TeamValue, _CheckpointValue)
+}
+
+
 def _current(value: bytes, shape: type[_Value]) -> _Value:
     try:
-        data = msgspec.msgpack.decode(value)
+        version = _VERSION.decode(value).version
+    except msgspec.ValidationError as exc:
+        raise UnreadableSnapshot(f"no version: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise UnreadableSnapshot(f"not MessagePack: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
-        raise UnreadableSnapshot("no version")
-    version = data["version"]
     if not 1 <= version <= SNAPSHOT_VERSION:
         raise UnreadableSnapshot(f"version {version}: this code knows 1 to {SNAPSHOT_VERSION}")
+    try:
+        if version == SNAPSHOT_VERSION:  # straight to the shape: a takeover decodes many
+            decoded: _Value = _DECODERS[shape].decode(value)
+            return decoded
+        data = msgspec.msgpack.decode(value)
+    except msgspec.DecodeError as exc:  # ValidationError is one
+        raise UnreadableSnapshot(str(exc)) from exc
     while version < SNAPSHOT_VERSION:
         upcaster = UPCASTERS.get(version)
         if upcaster is None:

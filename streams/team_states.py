@@ -1,12 +1,22 @@
 """The states of the teams of the partitions a decider owns: folds of the events log.
 
-A partition is restored when first needed (or as soon as it is assigned): from its latest
+A partition is restored when first needed (or soon after it is assigned): from its latest
 snapshots, then caught up by folding the events after the offset they reflect (from offset 0
-without snapshots). The outcomes of the last commands in its log are recorded again on the way:
-a decider that died after writing a command's events but before recording its outcome left that
-command pending, and its decision is in the log (in the recovery window read before the
-snapshots' offset, when there are snapshots). Devices online in a restored team hold a presence
-lease from the time it was loaded (`TeamState.leases_from_ms`).
+without snapshots). A partition a command waits for is restored at once; the other assigned
+partitions are restored one after the other in the background, paused while a command waits,
+so that a takeover's first decision waits for one partition, not for all of them.
+
+The outcomes of the last commands in a restored partition's log are recorded again: a decider
+that died after writing a command's events but before recording its outcome left that command
+pending, and its decision is in the log (in the recovery window read before the snapshots'
+offset, when there are snapshots). This is done in the background, so it does not delay the
+first decision either; it cannot be stranded: a dead decider's unrecorded outcomes lie in its
+last `MAX_QUEUED_EVENTS` events (the outcome writer's bound), so they stay inside the recovery
+window of a next owner as long as the partition has not grown by more than the slack
+(`OUTCOME_RECOVERY_EVENTS - MAX_QUEUED_EVENTS`) since it was restored; past the slack, deciding
+waits until the recovered outcomes are recorded or queued in the outcome writer (whose bound
+then holds everything). Devices online in a restored team hold a presence lease from the time
+it was loaded (`TeamState.leases_from_ms`).
 """
 
 from __future__ import annotations
@@ -16,13 +26,14 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from msgspec.structs import replace
 
 from streams.domain import ChainError, TeamState, apply_record
-from streams.outcome_writer import OutcomeWriter
+from streams.outcome_writer import MAX_QUEUED_EVENTS, OutcomeWriter
 from streams.outcomes import outcomes_of
 from streams.ports import EventLog, SnapshotStore
 from streams.snapshots import Restored, restore
@@ -31,6 +42,10 @@ log = logging.getLogger(__name__)
 
 # How far back a rebuilt partition re-records outcomes: far more than a worker has in flight.
 OUTCOME_RECOVERY_EVENTS = 2000
+# Events a partition may grow by before its recovered outcomes must be recorded (or queued).
+RECOVERY_SLACK = OUTCOME_RECOVERY_EVENTS - MAX_QUEUED_EVENTS
+# Threads restoring partitions: one a command waits for beside one preloading.
+RESTORE_THREADS = 2
 
 
 @dataclass
@@ -50,6 +65,14 @@ class _Loaded:
     recovered: list[dict[str, Any]]  # outcome rows of the last commands in the log
 
 
+@dataclass
+class _Recovery:
+    """The recording of a restored partition's recent outcomes, and where the partition was."""
+
+    task: asyncio.Future[None]
+    position: int
+
+
 class TeamStates:
     """The states of the teams of the partitions this worker owns, restored from the log."""
 
@@ -66,10 +89,31 @@ class TeamStates:
         self._snapshots = snapshots
         self._partitions: dict[int, Partition] = {}
         self._loading: dict[int, asyncio.Future[_Loaded]] = {}
-        self._preloads: set[asyncio.Future[Partition]] = set()
+        self._recovering: dict[int, _Recovery] = {}
+        # Partitions assigned and not restored yet, restored in the background one at a time.
+        self._queued: deque[int] = deque()
+        self._preloader: asyncio.Future[None] | None = None
+        self._waiting = 0  # commands waiting for a partition to be restored
+        self._quiet = asyncio.Event()  # set when none is
+        self._quiet.set()
+        self._restorer = ThreadPoolExecutor(RESTORE_THREADS, thread_name_prefix="restore")
 
     async def team(self, partition: int, team_id: str) -> TeamState:
-        return (await self.partition(partition)).teams.get(team_id, TeamState())
+        """A team's state to decide on, once its partition is restored."""
+        kept = self._partitions.get(partition)
+        if kept is None:
+            self._waiting += 1
+            self._quiet.clear()
+            try:
+                kept = await self.partition(partition)
+            finally:
+                self._waiting -= 1
+                if not self._waiting:
+                    self._quiet.set()
+        recovery = self._recovering.get(partition)
+        if recovery is not None and kept.position - recovery.position >= RECOVERY_SLACK:
+            await asyncio.shield(recovery.task)  # else its outcomes could leave the window
+        return kept.teams.get(team_id, TeamState())
 
     async def partition(self, partition: int) -> Partition:
         """A partition's teams, restored once (concurrent callers share it)."""
@@ -78,29 +122,75 @@ class TeamStates:
             return kept
         loading = self._loading.get(partition)
         if loading is None:
-            loading = asyncio.ensure_future(asyncio.to_thread(self._load, partition))
+            loop = asyncio.get_running_loop()
+            loading = asyncio.ensure_future(
+                loop.run_in_executor(self._restorer, self._load, partition)
+            )
             self._loading[partition] = loading
-        loaded = await asyncio.shield(loading)
+        try:
+            loaded = await asyncio.shield(loading)
+        except Exception:
+            if self._loading.get(partition) is loading:
+                del self._loading[partition]  # the next command of the partition tries again
+            raise
         if self._loading.get(partition) is loading:  # not revoked while loading
             del self._loading[partition]
             self._partitions[partition] = loaded.partition
-            if self._outcomes is not None and loaded.recovered:
-                # Commands whose events are in the log but whose outcome may not be recorded yet.
-                await self._outcomes.record(loaded.recovered)
+            self._recover(partition, loaded)
         return self._partitions.get(partition, loaded.partition)
 
-    def preload(self, partitions: set[int]) -> None:
-        """Start restoring newly assigned partitions, so timers see their teams at once."""
-        for partition in partitions:
-            task = asyncio.ensure_future(self.partition(partition))
-            self._preloads.add(task)
-            task.add_done_callback(self._preloaded)
+    def _recover(self, partition: int, loaded: _Loaded) -> None:
+        """Record again, in the background, the outcomes of the partition's last commands (their
+        events are in the log; their outcomes may not be recorded)."""
+        if self._outcomes is None or not loaded.recovered:
+            return
+        task = asyncio.ensure_future(self._record_when_quiet(self._outcomes, loaded.recovered))
+        self._recovering[partition] = _Recovery(task, loaded.partition.position)
 
-    def _preloaded(self, task: asyncio.Future[Partition]) -> None:
-        self._preloads.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            # The agent's first command of that partition will load it again.
-            log.warning("could not preload a partition: %s", task.exception())
+        def recorded(done: asyncio.Future[None]) -> None:
+            kept = self._recovering.get(partition)
+            if kept is not None and kept.task is done:
+                del self._recovering[partition]
+            if not done.cancelled() and done.exception() is not None:
+                log.error("partition %d: outcomes not recovered: %s", partition, done.exception())
+
+        task.add_done_callback(recorded)
+
+    async def _record_when_quiet(self, outcomes: OutcomeWriter, rows: list[dict[str, Any]]) -> None:
+        await self._quiet.wait()  # a command waiting for its partition's restore goes first
+        await outcomes.record(rows)
+
+    async def recovered(self, timeout: float | None = None) -> bool:
+        """Wait up to `timeout` seconds for the outcomes being recovered; whether they were."""
+        tasks = [recovery.task for recovery in self._recovering.values()]
+        if not tasks:
+            return True
+        _, late = await asyncio.wait(tasks, timeout=timeout)
+        return not late
+
+    def preload(self, partitions: set[int]) -> None:
+        """Restore newly assigned partitions in the background, so timers see their teams soon."""
+        queued = set(self._queued)
+        self._queued.extend(sorted(p for p in partitions if p not in queued))
+        if self._preloader is None or self._preloader.done():
+            self._preloader = asyncio.ensure_future(self._preload())
+
+    @property
+    def preloading(self) -> bool:
+        """Whether assigned partitions are still waiting to be restored in the background."""
+        return self._preloader is not None and not self._preloader.done()
+
+    async def _preload(self) -> None:
+        while self._queued:
+            await self._quiet.wait()  # a command waiting for its partition goes first
+            if not self._queued:
+                return
+            partition = self._queued.popleft()
+            try:
+                await self.partition(partition)
+            except Exception as exc:
+                # The agent's first command of that partition will load it again.
+                log.warning("could not preload partition %d: %s", partition, exc)
 
     def put(self, partition: int, team_id: str, state: TeamState, position: int | None) -> None:
         """Keep a team's new state; `position`: the offset after its new events, if any."""
@@ -116,6 +206,7 @@ class TeamStates:
         for partition in partitions:
             self._partitions.pop(partition, None)
             self._loading.pop(partition, None)
+        self._queued = deque(p for p in self._queued if p not in partitions)
 
     def loaded(self) -> dict[int, dict[str, TeamState]]:
         return {number: kept.teams for number, kept in self._partitions.items()}

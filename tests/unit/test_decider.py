@@ -148,8 +148,11 @@ async def test_a_crash_between_the_ack_and_the_outcome_is_finished_by_the_next_d
     assert "join" in {r["causation_id"] for r in log.records(PARTITION)}
     assert "join" not in outcomes.rows
 
-    # Redelivered to a new decider: found decided in the rebuilt state, its outcome recovered.
-    assert await decider_of(log, outcomes).decide(PARTITION, 1, join) == "no_events"
+    # Redelivered to a new decider: found decided in the rebuilt state, its outcome recovered
+    # (in the background: its first decision does not wait for the recovery).
+    again = decider_of(log, outcomes)
+    assert await again.decide(PARTITION, 1, join) == "no_events"
+    assert await again.states.recovered(timeout=10)
 
     assert [r["causation_id"] for r in log.records(PARTITION)] == ["start", "join"]
     assert outcomes.rows["join"]["status"] == "accepted"

@@ -230,6 +230,7 @@ async def test_outcomes_of_commands_inside_the_snapshots_are_recovered_from_the_
     # A new owner of the partition: its first command finds the teams restored from snapshots.
     again = Decider(log, outcomes, presence_ttl=30, snapshots=store)
     assert await again.decide(PARTITION, 0, COMMANDS[0]) == "no_events"
+    assert await again.states.recovered(timeout=10)
 
     assert {k: row["status"] for k, row in outcomes.rows.items()} == {
         "a-start": "accepted",
