@@ -75,7 +75,8 @@ def lease_outcome(
 
 _statement = postgresql.insert(command_outcomes)
 # The commands service may have recorded the command as pending; a decision replaces that,
-# and a repeated decision (after a crash) changes nothing.
+# and a repeated decision (after a crash) changes nothing. RETURNING makes SQLAlchemy send a
+# batch as one multi-row INSERT ("insertmanyvalues") and names the rows it wrote.
 _RECORD = _statement.on_conflict_do_update(
     index_elements=["command_id"],
     set_={
@@ -88,19 +89,20 @@ _RECORD = _statement.on_conflict_do_update(
         ),
     },
     where=sa.text("command_outcomes.status = 'pending'"),
-)
+).returning(command_outcomes.c.command_id)
+# One statement wakes the waiters of every outcome written.
+_NOTIFY = sa.text("SELECT pg_notify(:channel, id) FROM unnest(CAST(:ids AS text[])) AS id")
 
 
 def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store outcomes and wake the requests waiting for them, in one transaction."""
+    """Store outcomes and wake the requests waiting for them, in one transaction (one INSERT
+    for all the rows, one statement for the notifications)."""
     if not rows:
         return
     with engine.begin() as conn:
-        conn.execute(_RECORD, rows)
-        conn.execute(
-            sa.text("SELECT pg_notify(:channel, :command_id)"),
-            [{"channel": CHANNEL, "command_id": row["command_id"]} for row in rows],
-        )
+        written = [str(row.command_id) for row in conn.execute(_RECORD, rows)]
+        if written:
+            conn.execute(_NOTIFY, {"channel": CHANNEL, "ids": written})
 
 
 class PostgresOutcomeRecorder:

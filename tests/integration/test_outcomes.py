@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, event, make_url, text
 
 from config.faults import Faults
 from db.engines import OUTCOMES_CHANNEL, make_engine
@@ -67,6 +67,35 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
 
             woken = [n.payload for n in conn.notifies(timeout=10, stop_after=1)]
         assert woken == [records[0]["causation_id"]]
+
+    def test_a_batch_of_outcomes_is_one_insert_and_wakes_each_waiter(
+        self, recorder: PostgresOutcomeRecorder
+    ) -> None:
+        rows = [
+            row
+            for _ in range(50)
+            for row in outcomes_of(decided_records(str(uuid.uuid4()), StartCall(call_id="c1")))
+        ]
+        self.record_pending({**rows[0], "position": "c0.0", "command_position": "c0.0"})
+        inserts: list[tuple[str, bool]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+            if statement.lstrip().upper().startswith("INSERT"):
+                inserts.append((statement, many))
+
+        event.listen(self.engine, "before_cursor_execute", seen)
+        url = make_url(self.url).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
+
+            recorder.record(rows)
+
+            woken = [n.payload for n in conn.notifies(timeout=10, stop_after=len(rows))]
+        assert sorted(woken) == sorted(row["command_id"] for row in rows)
+        # One statement with a VALUES tuple per row (executemany would run one row's, 50 times).
+        ((statement, _),) = inserts
+        assert statement.count("%(command_id__") == len(rows)
+        assert {self.stored(row["command_id"])["status"] for row in rows} == {"accepted"}  # type: ignore[index]
 
 
 async def test_outcomes_the_database_failed_to_take_are_recorded_once_it_takes_them(
