@@ -1,0 +1,127 @@
+"""The heartbeat benchmark's load: devices heartbeating on a fixed schedule, in one process.
+
+`bench/heartbeats.py` runs several of these processes (a single Python client cannot send
+1,000 requests a second with `Prefer: wait` beside the stack on two cores), each with its share
+of the teams, all starting their schedule at the same monotonic time (system-wide on Linux).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+import orjson
+
+#: A transport error (a keep-alive connection the server closed as it was reused) is retried.
+ATTEMPTS = 3
+
+
+@dataclass
+class Device:
+    team_id: str
+    token: str
+    device_id: str
+    silenced: bool  # stops halfway through the run
+
+
+@dataclass
+class LoadSpec:
+    commands: str
+    devices: list[Device]
+    start_at: float  # time.monotonic() of the first device's first steady heartbeat
+    interval: float
+    seconds: float
+    connections: int
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float] = field(default_factory=list)  # ms, accepted steady heartbeats
+    accepted_ids: list[str] = field(default_factory=list)
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # what went wrong -> how often
+    last_sent: dict[str, float] = field(default_factory=dict)  # silenced team -> monotonic
+    late: int = 0  # heartbeats sent more than one interval behind their schedule
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+async def heartbeat(
+    session: aiohttp.ClientSession, commands: str, device: Device, result: LoadResult
+) -> tuple[float, float] | None:
+    """One heartbeat answered once decided: (when it was sent, its latency in ms) if accepted."""
+    url = f"{commands}/v1/teams/{device.team_id}/presence/heartbeat"
+    headers = {"Authorization": f"Bearer {device.token}", "Prefer": "wait=10"}
+    body = orjson.dumps({"device_id": device.device_id})
+    for attempt in range(ATTEMPTS):
+        started = time.monotonic()
+        result.sent += 1
+        try:
+            async with session.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}
+            ) as answer:
+                payload = await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            result.error(type(exc).__name__)
+            if attempt + 1 < ATTEMPTS:
+                continue
+            return None
+        took = (time.monotonic() - started) * 1000
+        decided = orjson.loads(payload) if status in (200, 202, 409) else {}
+        if status != 200 or decided.get("status") != "accepted":
+            result.error(f"{status} {decided.get('status', '')}".strip())
+            return None
+        result.accepted_ids.append(decided["command_id"])
+        return started, took
+    return None
+
+
+async def device_loop(
+    session: aiohttp.ClientSession, spec: LoadSpec, device: Device, phase: float, result: LoadResult
+) -> None:
+    """Heartbeats at start_at + phase + k * interval until the run (or, if silenced, half) ends."""
+    stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
+    due = spec.start_at + phase
+    while due < stop_at:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        if time.monotonic() - due > spec.interval:
+            result.late += 1
+        beat = await heartbeat(session, spec.commands, device, result)
+        if beat is not None:
+            result.latencies.append(beat[1])
+            if device.silenced:  # its lease runs from when it was received: just after this
+                result.last_sent[device.team_id] = beat[0]
+        due += spec.interval
+
+
+async def _run(spec: LoadSpec, phases: list[float]) -> LoadResult:
+    result = LoadResult()
+    connector = aiohttp.TCPConnector(limit=spec.connections)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        pairs = zip(spec.devices, phases, strict=True)
+        await asyncio.gather(*(device_loop(session, spec, d, p, result) for d, p in pairs))
+    return result
+
+
+def run_load(spec: LoadSpec, phases: list[float]) -> LoadResult:
+    """Run this process's devices (each on its phase of the interval) to the end of the run."""
+    return asyncio.run(_run(spec, phases))
+
+
+async def first_heartbeats(
+    commands: str, devices: list[Device], connections: int
+) -> tuple[list[str], LoadResult]:
+    """Every device's first heartbeat (it comes online: a change), all at once per team."""
+    result = LoadResult()
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=60),
+    ) as session:
+        await asyncio.gather(*(heartbeat(session, commands, d, result) for d in devices))
+    return result.accepted_ids, result
