@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 import orjson
 
-#: A transport error (a keep-alive connection the server closed as it was reused) is retried.
+#: A keep-alive connection the server closed as it was reused is retried (a timeout is not).
 ATTEMPTS = 3
 
 
@@ -67,8 +67,8 @@ async def heartbeat(
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             result.error(type(exc).__name__)
-            if attempt + 1 < ATTEMPTS:
-                continue
+            if isinstance(exc, aiohttp.ServerDisconnectedError) and attempt + 1 < ATTEMPTS:
+                continue  # a stale keep-alive connection, not an overloaded server
             return None
         took = (time.monotonic() - started) * 1000
         decided = orjson.loads(payload) if status in (200, 202, 409) else {}

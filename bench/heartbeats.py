@@ -185,7 +185,8 @@ def _cpu(stack: BenchStack) -> dict[str, float]:
         for n, child in enumerate(stack.children)
         if child.process is not None
     }
-    found["this client (and its load processes)"] = cpu_seconds(os.getpid())
+    # The stack's processes are this one's children: the client is the rest of the tree.
+    found["this client (and its load processes)"] = cpu_seconds(os.getpid()) - sum(found.values())
     return found
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql
 
 from config.faults import NO_FAULTS, FaultInjected, Faults
 from db.engines import OUTCOMES_CHANNEL
@@ -73,36 +73,51 @@ def lease_outcome(
     }
 
 
-_statement = postgresql.insert(command_outcomes)
-# The commands service may have recorded the command as pending; a decision replaces that,
-# and a repeated decision (after a crash) changes nothing. RETURNING makes SQLAlchemy send a
-# batch as one multi-row INSERT ("insertmanyvalues") and names the rows it wrote.
-_RECORD = _statement.on_conflict_do_update(
-    index_elements=["command_id"],
-    set_={
-        "status": _statement.excluded.status,
-        "reason": _statement.excluded.reason,
-        "position": _statement.excluded.position,
-        "events": _statement.excluded.events,
-        "command_position": sa.func.coalesce(
-            _statement.excluded.command_position, command_outcomes.c.command_position
-        ),
-    },
-    where=sa.text("command_outcomes.status = 'pending'"),
-).returning(command_outcomes.c.command_id)
-# One statement wakes the waiters of every outcome written.
-_NOTIFY = sa.text("SELECT pg_notify(:channel, id) FROM unnest(CAST(:ids AS text[])) AS id")
+_COLUMNS = (
+    "command_id",
+    "team_id",
+    "actor",
+    "status",
+    "reason",
+    "position",
+    "command_position",
+    "events",
+)
+_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "text", "jsonb")
+_ARRAYS = ", ".join(f"CAST(:{c} AS text[])::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True))
+# One statement, whatever the batch: each column's values as one array parameter (a plan the
+# server prepares once, no SQL built per batch), and the waiters woken for the rows written.
+# The commands service may have recorded a command as pending; a decision replaces that, and a
+# repeated decision (after a crash) changes nothing, and wakes no one.
+_RECORD = sa.text(
+    f"""
+    WITH written AS (
+        INSERT INTO {command_outcomes.name} ({", ".join(_COLUMNS)})
+        SELECT * FROM unnest({_ARRAYS})
+        ON CONFLICT (command_id) DO UPDATE SET
+            status = excluded.status,
+            reason = excluded.reason,
+            position = excluded.position,
+            events = excluded.events,
+            command_position = coalesce(
+                excluded.command_position, {command_outcomes.name}.command_position
+            )
+        WHERE {command_outcomes.name}.status = 'pending'
+        RETURNING command_id
+    )
+    SELECT pg_notify(:channel, command_id::text) FROM written
+    """
+)
 
 
 def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store outcomes and wake the requests waiting for them, in one transaction (one INSERT
-    for all the rows, one statement for the notifications)."""
+    """Store outcomes and wake the requests waiting for them: one statement, one transaction."""
     if not rows:
         return
+    columns: dict[str, Any] = {c: [row[c] for row in rows] for c in _COLUMNS}
+    columns["events"] = [orjson.dumps(row["events"]).decode() for row in rows]
     with engine.begin() as conn:
-        written = [str(row.command_id) for row in conn.execute(_RECORD, rows)]
-        if written:
-            conn.execute(_NOTIFY, {"channel": CHANNEL, "ids": written})
+        conn.execute(_RECORD, {**columns, "channel": CHANNEL})
 
 
 class PostgresOutcomeRecorder:

@@ -77,11 +77,11 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
             for row in outcomes_of(decided_records(str(uuid.uuid4()), StartCall(call_id="c1")))
         ]
         self.record_pending({**rows[0], "position": "c0.0", "command_position": "c0.0"})
-        inserts: list[tuple[str, bool]] = []
+        writes: list[tuple[str, bool]] = []
 
         def seen(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
-            if statement.lstrip().upper().startswith("INSERT"):
-                inserts.append((statement, many))
+            if "command_outcomes" in statement:
+                writes.append((statement, many))
 
         event.listen(self.engine, "before_cursor_execute", seen)
         url = make_url(self.url).set(drivername="postgresql")
@@ -92,10 +92,24 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
 
             woken = [n.payload for n in conn.notifies(timeout=10, stop_after=len(rows))]
         assert sorted(woken) == sorted(row["command_id"] for row in rows)
-        # One statement with a VALUES tuple per row (executemany would run one row's, 50 times).
-        ((statement, _),) = inserts
-        assert statement.count("%(command_id__") == len(rows)
+        # One statement for every row (not executemany: one statement per row).
+        ((_, many),) = writes
+        assert not many
         assert {self.stored(row["command_id"])["status"] for row in rows} == {"accepted"}  # type: ignore[index]
+
+    def test_a_row_the_table_refuses_is_left_out_and_the_batch_recorded(
+        self, recorder: PostgresOutcomeRecorder
+    ) -> None:
+        rows = [
+            row
+            for _ in range(3)
+            for row in outcomes_of(decided_records(str(uuid.uuid4()), StartCall(call_id="c1")))
+        ]
+        refused = {**rows[1], "command_id": "not-a-uuid"}  # another producer's command
+
+        recorder.record([rows[0], refused, rows[2]])
+
+        assert [self.stored(row["command_id"]) is not None for row in rows] == [True, False, True]
 
 
 async def test_outcomes_the_database_failed_to_take_are_recorded_once_it_takes_them(
