@@ -3,16 +3,31 @@
 `bench/heartbeats.py` runs several of these processes (a single Python client cannot send
 1,000 requests a second with `Prefer: wait` beside the stack on two cores), each with its share
 of the teams, all starting their schedule at the same monotonic time (system-wide on Linux).
+`run_direct` appends the heartbeat commands straight to the commands topic instead, as the
+commands service would, and times each from its append to its outcome's NOTIFY: the worker's
+share of the path alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import aiohttp
 import orjson
+import psycopg
+from confluent_kafka import Producer
+
+from adapters.kafka import producer_config
+from db.engines import OUTCOMES_CHANNEL
+from schemas.clock import format_time
+from schemas.commands import Command, RecordHeartbeat
+from schemas.mapper import MAPPER
 
 #: A keep-alive connection the server closed as it was reused is retried (a timeout is not).
 ATTEMPTS = 3
@@ -21,6 +36,7 @@ ATTEMPTS = 3
 @dataclass
 class Device:
     team_id: str
+    user_id: str
     token: str
     device_id: str
     silenced: bool  # stops halfway through the run
@@ -125,3 +141,91 @@ async def first_heartbeats(
     ) as session:
         await asyncio.gather(*(heartbeat(session, commands, d, result) for d in devices))
     return result.accepted_ids, result
+
+
+@dataclass
+class DirectSpec:
+    bootstrap: str
+    topic: str  # the commands topic
+    dsn: str  # libpq connection string of the database the worker records outcomes in
+    devices: list[Device]
+    start_at: float
+    interval: float
+    seconds: float
+
+
+def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
+    """Heartbeat commands appended to the commands topic on the devices' schedule; each timed
+    from its append to the NOTIFY of its outcome (blocking: run it in a thread)."""
+    result = LoadResult()
+    sent: dict[str, float] = {}
+    heard: dict[str, float] = {}
+    stop = threading.Event()
+    listening = threading.Event()
+    listener = threading.Thread(target=_listen, args=(spec.dsn, heard, listening, stop))
+    listener.start()
+    listening.wait(30)
+    producer = Producer(producer_config(spec.bootstrap))
+    try:
+        for due, device in _schedule(spec, phases):
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif -delay > spec.interval:
+                result.late += 1
+            command_id = str(uuid.uuid4())
+            sent[command_id] = time.monotonic()
+            if device.silenced:  # its lease runs from when it was received: now
+                result.last_sent[device.team_id] = sent[command_id]
+            producer.produce(spec.topic, _heartbeat(command_id, device), device.team_id.encode())
+            producer.poll(0)
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while len(heard) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        listener.join()
+    result.sent = len(sent)
+    for command_id, at in sent.items():
+        if command_id in heard:
+            result.accepted_ids.append(command_id)
+            result.latencies.append((heard[command_id] - at) * 1000)
+        else:
+            result.error("no outcome within 60 s of the last append")
+    return result
+
+
+def _schedule(spec: DirectSpec, phases: list[float]) -> list[tuple[float, Device]]:
+    rounds = max(1, math.ceil(spec.seconds / spec.interval)) if spec.interval else 1
+    due = []
+    for device, phase in zip(spec.devices, phases, strict=True):
+        stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
+        for k in range(rounds):
+            at = spec.start_at + phase + k * spec.interval
+            if at < stop_at or k == 0:
+                due.append((at, device))
+    return sorted(due, key=lambda each: each[0])
+
+
+def _heartbeat(command_id: str, device: Device) -> bytes:
+    return MAPPER.command_to_bytes(
+        Command(
+            command_id=command_id,
+            team_id=device.team_id,
+            actor=device.user_id,
+            received_at=format_time(datetime.now(UTC)),
+            data=RecordHeartbeat(device_id=device.device_id),
+        )
+    )
+
+
+def _listen(
+    dsn: str, heard: dict[str, float], listening: threading.Event, stop: threading.Event
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
+        listening.set()
+        while not stop.is_set():
+            for notice in conn.notifies(timeout=0.2):
+                heard.setdefault(notice.payload, time.monotonic())

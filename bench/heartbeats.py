@@ -14,7 +14,10 @@ with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The 
   py-spy stacks of the worker and the services).
 
     .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--interval 10]
-        [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR]
+        [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+
+With --direct the heartbeats are appended to the commands topic (as the commands service
+appends them) and timed to their outcome's NOTIFY: the worker's part of the path alone.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+from sqlalchemy import make_url
 
 from bench.harness import (
     BenchStack,
@@ -45,7 +49,15 @@ from bench.harness import (
     sign_up,
     summary,
 )
-from bench.heartbeat_load import Device, LoadResult, LoadSpec, first_heartbeats, run_load
+from bench.heartbeat_load import (
+    Device,
+    DirectSpec,
+    LoadResult,
+    LoadSpec,
+    run_direct,
+    run_load,
+)
+from bench.heartbeat_load import first_heartbeats as first_over_http
 from bench.proc import cpu_seconds
 from schemas.clock import format_time
 from streams.decider import PRESENCE_TIMER_ACTOR
@@ -97,7 +109,9 @@ async def listen(session: aiohttp.ClientSession, queries: str, team: Team) -> No
 
 def devices_of(teams: list[Team]) -> list[Device]:
     return [
-        Device(t.team_id, t.token, d, silenced=d == t.silenced) for t in teams for d in t.devices
+        Device(t.team_id, t.user_id, t.token, d, silenced=d == t.silenced)
+        for t in teams
+        for d in t.devices
     ]
 
 
@@ -119,6 +133,10 @@ async def steady(commands: str, teams: list[Team], args: Any) -> tuple[LoadResul
     devices = devices_of(teams)
     phases = [args.interval * index / len(devices) for index in range(len(devices))]
     start_at = time.monotonic() + LOAD_START_SECONDS
+    if args.direct:
+        bootstrap, topic, dsn = args.direct
+        spec = DirectSpec(bootstrap, topic, dsn, devices, start_at, args.interval, args.seconds)
+        return await asyncio.to_thread(run_direct, spec, phases), start_at
     shares = [
         (
             LoadSpec(
@@ -148,7 +166,7 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         for team in teams:
             await asyncio.wait_for(team.ready.wait(), 60)
         console.print("first heartbeats (devices come online) ...")
-        first_ids, first = await first_heartbeats(commands, devices_of(teams), args.connections)
+        first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
         await asyncio.sleep(2.0)
         for team in teams:
             team.frames.clear()
@@ -157,6 +175,8 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
             f"{count} devices heartbeating every {args.interval}s for {args.seconds}s "
             f"from {args.processes} processes"
         )
+        if args.direct:
+            console.print("(appended to the commands topic: the commands service is bypassed)")
         wall = datetime.now(UTC) + timedelta(seconds=LOAD_START_SECONDS + args.seconds)
         cpu_before = _cpu(stack)
         profilers = _profile(stack, args)
@@ -176,6 +196,18 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         format_time(wall),
         cpu,
     )
+
+
+async def first_heartbeats(
+    commands: str, devices: list[Device], args: Any
+) -> tuple[list[str], LoadResult]:
+    """Every device's first heartbeat, at once (over HTTP, or appended with --direct)."""
+    if not args.direct:
+        return await first_over_http(commands, devices, args.connections)
+    bootstrap, topic, dsn = args.direct
+    spec = DirectSpec(bootstrap, topic, dsn, devices, time.monotonic(), 0.0, 0.0)
+    first = await asyncio.to_thread(run_direct, spec, [0.0] * len(devices))
+    return first.accepted_ids, first
 
 
 def _cpu(stack: BenchStack) -> dict[str, float]:
@@ -291,7 +323,12 @@ def main() -> None:
     parser.add_argument("--ttl", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=400)
     parser.add_argument("--processes", type=int, default=2, help="load processes")
-    parser.add_argument("--profile", default="", help="folder for py-spy flame graphs")
+    parser.add_argument("--profile", default="", help="folder for py-spy stacks")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="append heartbeats to the commands topic (the worker alone, timed to the outcome)",
+    )
     args = parser.parse_args()
     with bench_stack() as stack:
         stack.start("worker", env={"CHORUS_PRESENCE_TTL": str(args.ttl)})
@@ -303,6 +340,10 @@ def main() -> None:
             token, user_id, team_id = sign_up(urls["commands"])
             devices = [f"d{i}" for i in range(per_team)]
             teams.append(Team(token, user_id, team_id, devices, silenced=devices[0]))
+        if args.direct:  # (bootstrap, topic, dsn) for DirectSpec
+            dsn = make_url(stack.database_url).set(drivername="postgresql")
+            dsn_text = dsn.render_as_string(hide_password=False)
+            args.direct = (stack.kafka, stack.topics.commands, dsn_text)
         run = asyncio.run(drive(stack, urls, teams, args))
         log = KafkaEventLog(stack.kafka, stack.topics.events)
         records = [r for p in range(stack.partitions) for _, r in log.read(p)]
