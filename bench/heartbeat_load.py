@@ -167,7 +167,7 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
     listening.wait(30)
     producer = Producer(producer_config(spec.bootstrap))
     try:
-        for due, device in _schedule(spec, phases):
+        for due, device in schedule(spec, phases):
             delay = due - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -196,7 +196,8 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
     return result
 
 
-def _schedule(spec: DirectSpec, phases: list[float]) -> list[tuple[float, Device]]:
+def schedule(spec: DirectSpec, phases: list[float]) -> list[tuple[float, Device]]:
+    """(when, device) of every heartbeat of the run, in time order (one each with no interval)."""
     rounds = max(1, math.ceil(spec.seconds / spec.interval)) if spec.interval else 1
     due = []
     for device, phase in zip(spec.devices, phases, strict=True):
