@@ -77,6 +77,7 @@ class Team:
     silenced: str  # the device that stops halfway
     frames: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # after the snapshot
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    reconnects: int = 0  # live streams refused or cut, opened again
 
 
 @dataclass
@@ -91,20 +92,32 @@ class Run:
 
 
 async def listen(session: aiohttp.ClientSession, queries: str, team: Team) -> None:
-    """Note each SSE frame after the snapshot, with its arrival time."""
+    """Note each SSE frame after the snapshot, with its arrival time; a stream refused (503 while
+    many open at once) or cut is opened again, resuming after the last frame seen."""
     headers = {"Authorization": f"Bearer {team.token}", "Accept": "text/event-stream"}
     url = f"{queries}/v1/teams/{team.team_id}/live"
-    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout()) as response:
-        response.raise_for_status()
-        kind = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind == "snapshot":
-                team.ready.set()
-            elif line.startswith("data: "):
-                team.frames.append((time.monotonic(), orjson.loads(line[6:])))
+    last_id = ""
+    while True:
+        try:
+            resume = {"Last-Event-ID": last_id} if last_id else {}
+            async with session.get(
+                url, headers={**headers, **resume}, timeout=aiohttp.ClientTimeout()
+            ) as response:
+                response.raise_for_status()
+                kind = ""
+                async for raw in response.content:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("id: "):
+                        last_id = line[4:]
+                    elif line.startswith("data: ") and kind == "snapshot":
+                        team.ready.set()
+                    elif line.startswith("data: "):
+                        team.frames.append((time.monotonic(), orjson.loads(line[6:])))
+        except aiohttp.ClientError:
+            team.reconnects += 1
+        await asyncio.sleep(1.0)
 
 
 def devices_of(teams: list[Team]) -> list[Device]:
@@ -164,7 +177,7 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         listeners = [asyncio.create_task(listen(session, queries, t)) for t in teams]
         for team in teams:
-            await asyncio.wait_for(team.ready.wait(), 60)
+            await asyncio.wait_for(team.ready.wait(), 120)
         console.print("first heartbeats (devices come online) ...")
         first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
         await asyncio.sleep(2.0)
@@ -283,6 +296,7 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
     )
     table.show()
     console.print(f"devices: {devices} in {len(teams)} teams; load processes: {args.processes}")
+    console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
     console.print(
         f"first heartbeats accepted: {len(run.first_ids)}/{devices}, errors: {run.first_errors}"
     )
