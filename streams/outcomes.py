@@ -73,27 +73,22 @@ def lease_outcome(
     }
 
 
-_COLUMNS = (
-    "command_id",
-    "team_id",
-    "actor",
-    "status",
-    "reason",
-    "position",
-    "command_position",
-    "events",
-)
-_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "text", "jsonb")
+_COLUMNS = ("command_id", "team_id", "actor", "status", "reason", "position", "command_position")
+_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "text")
 _ARRAYS = ", ".join(f"CAST(:{c} AS text[])::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True))
-# One statement, whatever the batch: each column's values as one array parameter (a plan the
-# server prepares once, no SQL built per batch), and the waiters woken for the rows written.
+# One statement, whatever the batch: each column's values as one array parameter, the events
+# as one JSON array (no array quoting of large JSON texts), joined by their ordinal; a plan the
+# server prepares once, no SQL built per batch; and the waiters woken for the rows written.
 # The commands service may have recorded a command as pending; a decision replaces that, and a
 # repeated decision (after a crash) changes nothing, and wakes no one.
 _RECORD = sa.text(
     f"""
     WITH written AS (
-        INSERT INTO {command_outcomes.name} ({", ".join(_COLUMNS)})
-        SELECT * FROM unnest({_ARRAYS})
+        INSERT INTO {command_outcomes.name} ({", ".join(_COLUMNS)}, events)
+        SELECT {", ".join(f"r.{c}" for c in _COLUMNS)}, e.events
+        FROM unnest({_ARRAYS}) WITH ORDINALITY AS r({", ".join(_COLUMNS)}, n)
+        JOIN jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(events, n)
+            USING (n)
         ON CONFLICT (command_id) DO UPDATE SET
             status = excluded.status,
             reason = excluded.reason,
@@ -115,9 +110,9 @@ def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     columns: dict[str, Any] = {c: [row[c] for row in rows] for c in _COLUMNS}
-    columns["events"] = [orjson.dumps(row["events"]).decode() for row in rows]
+    events = orjson.dumps([row["events"] for row in rows]).decode()
     with engine.begin() as conn:
-        conn.execute(_RECORD, {**columns, "channel": CHANNEL})
+        conn.execute(_RECORD, {**columns, "events": events, "channel": CHANNEL})
 
 
 class PostgresOutcomeRecorder:
