@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -230,8 +231,10 @@ def _cpu(stack: BenchStack) -> dict[str, float]:
         for n, child in enumerate(stack.children)
         if child.process is not None
     }
-    # The stack's processes are this one's children: the client is the rest of the tree.
-    found["this client (and its load processes)"] = cpu_seconds(os.getpid()) - sum(found.values())
+    # This process, and its children already waited for (the load processes, once they ended;
+    # the stack's processes run on and are counted above).
+    client = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    found["this client (and its load processes)"] = sum(u.ru_utime + u.ru_stime for u in client)
     return found
 
 
