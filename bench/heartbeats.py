@@ -1,37 +1,72 @@
 """Heartbeat benchmark: N devices heartbeating every `interval` seconds against a real stack.
 
 Each team has one member whose devices all heartbeat, each on its own phase of the interval,
-with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. Figures:
+with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The load runs in
+`--processes` client processes (bench/heartbeat_load.py). Figures:
+- heartbeats accepted per second beside the rate offered (devices / interval);
 - events written by heartbeats besides real changes (goal 0): a device's first heartbeat is a
   change (it comes online), every later one should write nothing;
 - heartbeat p99 to lease refresh (goal under 100 ms), beside a bare Kafka round trip;
 - SSE frames on each team's live stream while the devices beat (goal: only the changes);
 - a silenced device (one per team, halfway through) offline within TTL + 1 s of its last
-  heartbeat's answer, seen on the live stream.
+  heartbeat's answer, seen on the live stream;
+- CPU seconds per second of each process of the stack over the run (and `--profile DIR`:
+  py-spy stacks of the worker and the services).
 
     .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--interval 10]
-        [--seconds 180] [--ttl 30]
+        [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+
+With --direct the heartbeats are appended to the commands topic (as the commands service
+appends them) and timed to their outcome's NOTIFY: the worker's part of the path alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
+import subprocess
+import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 import orjson
+from sqlalchemy import make_url
 
-from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
+from bench.harness import (
+    BenchStack,
+    Report,
+    Row,
+    bench_stack,
+    console,
+    kafka_round_trips,
+    sign_up,
+    summary,
+)
+from bench.heartbeat_load import (
+    Device,
+    DirectSpec,
+    LoadResult,
+    LoadSpec,
+    run_direct,
+    run_load,
+)
+from bench.heartbeat_load import first_heartbeats as first_over_http
+from bench.proc import cpu_seconds
 from schemas.clock import format_time
 from streams.decider import PRESENCE_TIMER_ACTOR
 from streams.event_log import KafkaEventLog
 
 P99_GOAL_MS = 100.0
+#: The load processes start their schedule this long after they are launched (imports).
+LOAD_START_SECONDS = 5.0
 
 
 @dataclass
@@ -43,136 +78,202 @@ class Team:
     silenced: str  # the device that stops halfway
     frames: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # after the snapshot
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    reconnects: int = 0  # live streams refused or cut, opened again
 
 
 @dataclass
 class Run:
-    latencies: list[float] = field(default_factory=list)  # steady heartbeats, ms
-    first_ids: set[str] = field(default_factory=set)  # first heartbeat of each device
-    steady_ids: set[str] = field(default_factory=set)
-    last_sent: dict[str, float] = field(default_factory=dict)  # silenced device -> time
-    beating_until: float = 0.0  # perf_counter when the devices stop (the run's end)
-    beating_until_wall: str = ""  # the same, as the log's time
-    errors: int = 0
+    load: LoadResult  # the steady heartbeats of every load process, merged
+    first_ids: set[str]
+    first_errors: dict[str, int]
+    started: float  # monotonic: the steady heartbeats' schedule starts
+    beating_until: float  # monotonic: the devices stop (the run's end)
+    beating_until_wall: str  # the same, as the log's time
+    cpu: dict[str, float]  # process -> CPU seconds over the steady run
 
 
 async def listen(session: aiohttp.ClientSession, queries: str, team: Team) -> None:
-    """Note each SSE frame after the snapshot, with its arrival time."""
+    """Note each SSE frame after the snapshot, with its arrival time; a stream refused (503 while
+    many open at once) or cut is opened again, resuming after the last frame seen."""
     headers = {"Authorization": f"Bearer {team.token}", "Accept": "text/event-stream"}
     url = f"{queries}/v1/teams/{team.team_id}/live"
-    async with session.get(url, headers=headers, timeout=aiohttp.ClientTimeout()) as response:
-        response.raise_for_status()
-        kind = ""
-        async for raw in response.content:
-            line = raw.decode().rstrip("\n")
-            if line.startswith("event: "):
-                kind = line[7:]
-            elif line.startswith("data: ") and kind == "snapshot":
-                team.ready.set()
-            elif line.startswith("data: "):
-                team.frames.append((time.perf_counter(), orjson.loads(line[6:])))
+    last_id = ""
+    while True:
+        try:
+            resume = {"Last-Event-ID": last_id} if last_id else {}
+            async with session.get(
+                url, headers={**headers, **resume}, timeout=aiohttp.ClientTimeout()
+            ) as response:
+                response.raise_for_status()
+                kind = ""
+                async for raw in response.content:
+                    line = raw.decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        kind = line[7:]
+                    elif line.startswith("id: "):
+                        last_id = line[4:]
+                    elif line.startswith("data: ") and kind == "snapshot":
+                        team.ready.set()
+                    elif line.startswith("data: "):
+                        team.frames.append((time.monotonic(), orjson.loads(line[6:])))
+        except aiohttp.ClientError:
+            team.reconnects += 1
+        await asyncio.sleep(1.0)
 
 
-async def beat(
-    http: httpx.AsyncClient, team: Team, device: str, run: Run, ids: set[str]
-) -> float | None:
-    """One heartbeat, answered once decided; its latency in ms (None if not accepted)."""
-    started = time.perf_counter()
-    answer = await http.post(
-        f"/v1/teams/{team.team_id}/presence/heartbeat",
-        json={"device_id": device},
-        headers={"Authorization": f"Bearer {team.token}", "Prefer": "wait=10"},
-    )
-    took = (time.perf_counter() - started) * 1000
-    if answer.status_code != 200 or answer.json()["status"] != "accepted":
-        run.errors += 1
-        return None
-    ids.add(answer.json()["command_id"])
-    if device == team.silenced:  # its lease runs from when it was received: just after this
-        run.last_sent[device] = started
-    return took
+def devices_of(teams: list[Team]) -> list[Device]:
+    return [
+        Device(t.team_id, t.user_id, t.token, d, silenced=d == t.silenced)
+        for t in teams
+        for d in t.devices
+    ]
 
 
-async def device_loop(
-    http: httpx.AsyncClient, team: Team, device: str, phase: float, args: Any, run: Run
-) -> None:
-    start = time.perf_counter()
-    stop_at = start + args.seconds / 2 if device == team.silenced else start + args.seconds
-    await asyncio.sleep(phase)
-    while time.perf_counter() < stop_at:
-        took = await beat(http, team, device, run, run.steady_ids)
-        if took is not None:
-            run.latencies.append(took)
-        await asyncio.sleep(max(0.0, args.interval - took / 1000 if took else args.interval))
+def merge(results: list[LoadResult]) -> LoadResult:
+    merged = LoadResult()
+    for each in results:
+        merged.latencies += each.latencies
+        merged.accepted_ids += each.accepted_ids
+        merged.sent += each.sent
+        merged.late += each.late
+        merged.last_sent.update(each.last_sent)
+        for what, count in each.errors.items():
+            merged.errors[what] = merged.errors.get(what, 0) + count
+    return merged
 
 
-async def drive(commands: str, queries: str, teams: list[Team], args: Any) -> Run:
-    run = Run()
-    limits = httpx.Limits(max_connections=args.connections)
-    async with (
-        aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session,
-        httpx.AsyncClient(base_url=commands, timeout=30, limits=limits) as http,
-    ):
+async def steady(commands: str, teams: list[Team], args: Any) -> tuple[LoadResult, float]:
+    """Every device heartbeating on its phase, spread over `args.processes` processes."""
+    devices = devices_of(teams)
+    phases = [args.interval * index / len(devices) for index in range(len(devices))]
+    start_at = time.monotonic() + LOAD_START_SECONDS
+    if args.direct:
+        bootstrap, topic, dsn = args.direct
+        spec = DirectSpec(bootstrap, topic, dsn, devices, start_at, args.interval, args.seconds)
+        return await asyncio.to_thread(run_direct, spec, phases), start_at
+    shares = [
+        (
+            LoadSpec(
+                commands,
+                devices[n :: args.processes],
+                start_at,
+                args.interval,
+                args.seconds,
+                max(1, args.connections // args.processes),
+            ),
+            phases[n :: args.processes],
+        )
+        for n in range(args.processes)
+    ]
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
+        results = await asyncio.gather(
+            *(loop.run_in_executor(pool, run_load, spec, share) for spec, share in shares)
+        )
+    return merge(list(results)), start_at
+
+
+async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args: Any) -> Run:
+    commands, queries = urls["commands"], urls["queries"]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
         listeners = [asyncio.create_task(listen(session, queries, t)) for t in teams]
         for team in teams:
-            await asyncio.wait_for(team.ready.wait(), 60)
+            await asyncio.wait_for(team.ready.wait(), 120)
         console.print("first heartbeats (devices come online) ...")
-        for team in teams:  # a change each: recorded, on the live stream
-            await asyncio.gather(*(beat(http, team, d, run, run.first_ids) for d in team.devices))
+        first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
         await asyncio.sleep(2.0)
         for team in teams:
             team.frames.clear()
         count = sum(len(t.devices) for t in teams)
-        console.print(f"{count} devices heartbeating every {args.interval}s for {args.seconds}s")
-        run.beating_until = time.perf_counter() + args.seconds
-        run.beating_until_wall = format_time(datetime.now(UTC) + timedelta(seconds=args.seconds))
-        loops, index = [], 0
-        for team in teams:
-            for device in team.devices:
-                phase = args.interval * index / count
-                loops.append(device_loop(http, team, device, phase, args, run))
-                index += 1
-        await asyncio.gather(*loops)
+        console.print(
+            f"{count} devices heartbeating every {args.interval}s for {args.seconds}s "
+            f"from {args.processes} processes"
+        )
+        if args.direct:
+            console.print("(appended to the commands topic: the commands service is bypassed)")
+        wall = datetime.now(UTC) + timedelta(seconds=LOAD_START_SECONDS + args.seconds)
+        cpu_before = _cpu(stack)
+        profilers = _profile(stack, args)
+        load, started = await steady(commands, teams, args)
+        cpu = {name: _cpu(stack)[name] - before for name, before in cpu_before.items()}
+        for profiler in profilers:
+            profiler.wait()
         await asyncio.sleep(args.ttl + 3)  # the last silenced devices' expiry
         for task in listeners:
             task.cancel()
-    return run
+    return Run(
+        load,
+        set(first_ids),
+        first.errors,
+        started,
+        started + args.seconds,
+        format_time(wall),
+        cpu,
+    )
+
+
+async def first_heartbeats(
+    commands: str, devices: list[Device], args: Any
+) -> tuple[list[str], LoadResult]:
+    """Every device's first heartbeat, at once (over HTTP, or appended with --direct)."""
+    if not args.direct:
+        return await first_over_http(commands, devices, args.connections)
+    bootstrap, topic, dsn = args.direct
+    spec = DirectSpec(bootstrap, topic, dsn, devices, time.monotonic(), 0.0, 0.0)
+    first = await asyncio.to_thread(run_direct, spec, [0.0] * len(devices))
+    return first.accepted_ids, first
+
+
+def _cpu(stack: BenchStack) -> dict[str, float]:
+    """CPU seconds so far of each process of the stack (broker and database if ours)."""
+    found = {
+        f"{child.name}-{n}": cpu_seconds(child.process.pid)
+        for n, child in enumerate(stack.children)
+        if child.process is not None
+    }
+    # This process, and its children already waited for (the load processes, once they ended;
+    # the stack's processes run on and are counted above).
+    client = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    found["this client (and its load processes)"] = sum(u.ru_utime + u.ru_stime for u in client)
+    return found
+
+
+def _profile(stack: BenchStack, args: Any) -> list[subprocess.Popen[bytes]]:
+    """py-spy over the steady run, if asked for: one file of collapsed stacks per service process
+    (speedscope or flamegraph.pl draw them)."""
+    if not args.profile:
+        return []
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    seconds = str(int(LOAD_START_SECONDS + args.seconds))
+    return [
+        subprocess.Popen(
+            [
+                *(str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking"),
+                *("-r", "50", "-d", seconds, "-f", "raw", "-p", str(child.process.pid)),
+                *("-o", str(folder / f"{child.name}-{n}.txt")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n, child in enumerate(stack.children)
+        if child.process is not None
+    ]
 
 
 def offline_after(team: Team, run: Run) -> float | None:
     """Seconds from the silenced device's last heartbeat to the frame showing it offline."""
+    last = run.load.last_sent.get(team.team_id)
     for arrived, member in team.frames:
         for device in member.get("devices", []):
             if device["device_id"] == team.silenced and device["status"] == "offline":
-                return arrived - run.last_sent[team.silenced]
+                return None if last is None else arrived - last
     return None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--devices", type=int, default=10_000)
-    parser.add_argument("--teams", type=int, default=50)
-    parser.add_argument("--interval", type=float, default=10.0)
-    parser.add_argument("--seconds", type=float, default=180.0)
-    parser.add_argument("--ttl", type=float, default=30.0)
-    parser.add_argument("--connections", type=int, default=200)
-    args = parser.parse_args()
-    with bench_stack() as stack:
-        stack.start("worker", env={"CHORUS_PRESENCE_TTL": str(args.ttl)})
-        commands = stack.start("commands")
-        queries = stack.start("queries")
-        floor = kafka_round_trips(stack.kafka, 200)
-        per_team = max(2, args.devices // args.teams)
-        teams = []
-        for _ in range(args.teams):
-            token, user_id, team_id = sign_up(commands)
-            devices = [f"d{i}" for i in range(per_team)]
-            teams.append(Team(token, user_id, team_id, devices, silenced=devices[0]))
-        run = asyncio.run(drive(commands, queries, teams, args))
-        log = KafkaEventLog(stack.kafka, stack.topics.events)
-        records = [r for p in range(stack.partitions) for _, r in log.read(p)]
-        log.close()
-    by_steady = [r for r in records if r["causation_id"] in run.steady_ids]
+def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: list[float]) -> None:
+    steady_ids = set(run.load.accepted_ids)
+    by_steady = [r for r in records if r["causation_id"] in steady_ids]
     by_first = [r for r in records if r["causation_id"] in run.first_ids]
     # While the devices beat: at the end every device stops, and goes offline as it should.
     by_timer = [
@@ -182,14 +283,33 @@ def main() -> None:
     ]
     frames = sum(1 for t in teams for arrived, _ in t.frames if arrived < run.beating_until)
     expiries = [offline_after(t, run) for t in teams]
-    report = Report("heartbeats")
-    report.rows.append(
-        Row("heartbeat -> lease refreshed", *summary(run.latencies), "bare Kafka", *summary(floor))
+    devices = sum(len(t.devices) for t in teams)
+    table = Report("heartbeats")
+    table.rows.append(
+        Row(
+            "heartbeat -> lease refreshed",
+            *summary(run.load.latencies),
+            "bare Kafka",
+            *summary(floor),
+        )
     )
-    report.show()
-    console.print(f"devices: {per_team * len(teams)} in {len(teams)} teams")
-    console.print(f"steady heartbeats answered: {len(run.latencies)}, errors: {run.errors}")
-    console.print(f"heartbeat p99 {summary(run.latencies)[1]:.1f} ms (goal < {P99_GOAL_MS:.0f} ms)")
+    offered = devices / args.interval
+    table.rates.append(
+        ("heartbeats accepted", len(run.load.latencies) / args.seconds, "offered", offered)
+    )
+    table.show()
+    console.print(f"devices: {devices} in {len(teams)} teams; load processes: {args.processes}")
+    console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
+    console.print(
+        f"first heartbeats accepted: {len(run.first_ids)}/{devices}, errors: {run.first_errors}"
+    )
+    console.print(
+        f"steady heartbeats sent: {run.load.sent}, accepted: {len(run.load.latencies)}, "
+        f"errors: {run.load.errors}, sent over one interval late: {run.load.late}"
+    )
+    console.print(
+        f"heartbeat p99 {summary(run.load.latencies)[1]:.1f} ms (goal < {P99_GOAL_MS:.0f} ms)"
+    )
     console.print(f"events by first heartbeats (devices online): {len(by_first)}")
     console.print(
         f"events by steady heartbeats (goal 0): {len(by_steady)}; expiries by the timer: "
@@ -205,6 +325,47 @@ def main() -> None:
         f"silenced device offline after its last heartbeat: max {worst:.2f}s"
         f" over {len(seen)}/{len(teams)} (goal <= TTL + 1 = {args.ttl + 1:.0f}s)"
     )
+    console.print("CPU over the steady run (cores busy on average):")
+    for name, seconds in run.cpu.items():
+        console.print(f"  {name}: {seconds:.1f} s ({seconds / args.seconds:.2f} cores)")
+    console.print(f"load average now: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--devices", type=int, default=10_000)
+    parser.add_argument("--teams", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--seconds", type=float, default=180.0)
+    parser.add_argument("--ttl", type=float, default=30.0)
+    parser.add_argument("--connections", type=int, default=400)
+    parser.add_argument("--processes", type=int, default=2, help="load processes")
+    parser.add_argument("--profile", default="", help="folder for py-spy stacks")
+    parser.add_argument(
+        "--direct",
+        action="store_true",
+        help="append heartbeats to the commands topic (the worker alone, timed to the outcome)",
+    )
+    args = parser.parse_args()
+    with bench_stack() as stack:
+        stack.start("worker", env={"CHORUS_PRESENCE_TTL": str(args.ttl)})
+        urls = {"commands": stack.start("commands"), "queries": stack.start("queries")}
+        floor = kafka_round_trips(stack.kafka, 200)
+        per_team = max(2, args.devices // args.teams)
+        teams = []
+        for _ in range(args.teams):
+            token, user_id, team_id = sign_up(urls["commands"])
+            devices = [f"d{i}" for i in range(per_team)]
+            teams.append(Team(token, user_id, team_id, devices, silenced=devices[0]))
+        if args.direct:  # (bootstrap, topic, dsn) for DirectSpec
+            dsn = make_url(stack.database_url).set(drivername="postgresql")
+            dsn_text = dsn.render_as_string(hide_password=False)
+            args.direct = (stack.kafka, stack.topics.commands, dsn_text)
+        run = asyncio.run(drive(stack, urls, teams, args))
+        log = KafkaEventLog(stack.kafka, stack.topics.events)
+        records = [r for p in range(stack.partitions) for _, r in log.read(p)]
+        log.close()
+    report(args, teams, run, records, floor)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.dialects import postgresql
 
 from config.faults import NO_FAULTS, FaultInjected, Faults
 from db.engines import OUTCOMES_CHANNEL
@@ -73,34 +73,46 @@ def lease_outcome(
     }
 
 
-_statement = postgresql.insert(command_outcomes)
-# The commands service may have recorded the command as pending; a decision replaces that,
-# and a repeated decision (after a crash) changes nothing.
-_RECORD = _statement.on_conflict_do_update(
-    index_elements=["command_id"],
-    set_={
-        "status": _statement.excluded.status,
-        "reason": _statement.excluded.reason,
-        "position": _statement.excluded.position,
-        "events": _statement.excluded.events,
-        "command_position": sa.func.coalesce(
-            _statement.excluded.command_position, command_outcomes.c.command_position
-        ),
-    },
-    where=sa.text("command_outcomes.status = 'pending'"),
+_COLUMNS = ("command_id", "team_id", "actor", "status", "reason", "position", "command_position")
+_TYPES = ("uuid", "uuid", "text", "text", "text", "text", "text")
+_ARRAYS = ", ".join(f"CAST(:{c} AS text[])::{t}[]" for c, t in zip(_COLUMNS, _TYPES, strict=True))
+# One statement, whatever the batch: each column's values as one array parameter, the events
+# as one JSON array (no array quoting of large JSON texts), joined by their ordinal; a plan the
+# server prepares once, no SQL built per batch; and the waiters woken for the rows written.
+# The commands service may have recorded a command as pending; a decision replaces that, and a
+# repeated decision (after a crash) changes nothing, and wakes no one.
+_RECORD = sa.text(
+    f"""
+    WITH written AS (
+        INSERT INTO {command_outcomes.name} ({", ".join(_COLUMNS)}, events)
+        SELECT {", ".join(f"r.{c}" for c in _COLUMNS)}, e.events
+        FROM unnest({_ARRAYS}) WITH ORDINALITY AS r({", ".join(_COLUMNS)}, n)
+        JOIN jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(events, n)
+            USING (n)
+        ON CONFLICT (command_id) DO UPDATE SET
+            status = excluded.status,
+            reason = excluded.reason,
+            position = excluded.position,
+            events = excluded.events,
+            command_position = coalesce(
+                excluded.command_position, {command_outcomes.name}.command_position
+            )
+        WHERE {command_outcomes.name}.status = 'pending'
+        RETURNING command_id
+    )
+    SELECT pg_notify(:channel, command_id::text) FROM written
+    """
 )
 
 
 def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store outcomes and wake the requests waiting for them, in one transaction."""
+    """Store outcomes and wake the requests waiting for them: one statement, one transaction."""
     if not rows:
         return
+    columns: dict[str, Any] = {c: [row[c] for row in rows] for c in _COLUMNS}
+    events = orjson.dumps([row["events"] for row in rows]).decode()
     with engine.begin() as conn:
-        conn.execute(_RECORD, rows)
-        conn.execute(
-            sa.text("SELECT pg_notify(:channel, :command_id)"),
-            [{"channel": CHANNEL, "command_id": row["command_id"]} for row in rows],
-        )
+        conn.execute(_RECORD, {**columns, "events": events, "channel": CHANNEL})
 
 
 class PostgresOutcomeRecorder:

@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, event, make_url, text
 
 from config.faults import Faults
 from db.engines import OUTCOMES_CHANNEL, make_engine
@@ -67,6 +67,49 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
 
             woken = [n.payload for n in conn.notifies(timeout=10, stop_after=1)]
         assert woken == [records[0]["causation_id"]]
+
+    def test_a_batch_of_outcomes_is_one_insert_and_wakes_each_waiter(
+        self, recorder: PostgresOutcomeRecorder
+    ) -> None:
+        rows = [
+            row
+            for _ in range(50)
+            for row in outcomes_of(decided_records(str(uuid.uuid4()), StartCall(call_id="c1")))
+        ]
+        self.record_pending({**rows[0], "position": "c0.0", "command_position": "c0.0"})
+        writes: list[tuple[str, bool]] = []
+
+        def seen(conn: Any, cursor: Any, statement: str, params: Any, ctx: Any, many: bool) -> None:
+            if "command_outcomes" in statement:
+                writes.append((statement, many))
+
+        event.listen(self.engine, "before_cursor_execute", seen)
+        url = make_url(self.url).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
+
+            recorder.record(rows)
+
+            woken = [n.payload for n in conn.notifies(timeout=10, stop_after=len(rows))]
+        assert sorted(woken) == sorted(row["command_id"] for row in rows)
+        # One statement for every row (not executemany: one statement per row).
+        ((_, many),) = writes
+        assert not many
+        assert {self.stored(row["command_id"])["status"] for row in rows} == {"accepted"}  # type: ignore[index]
+
+    def test_a_row_the_table_refuses_is_left_out_and_the_batch_recorded(
+        self, recorder: PostgresOutcomeRecorder
+    ) -> None:
+        rows = [
+            row
+            for _ in range(3)
+            for row in outcomes_of(decided_records(str(uuid.uuid4()), StartCall(call_id="c1")))
+        ]
+        refused = {**rows[1], "command_id": "not-a-uuid"}  # another producer's command
+
+        recorder.record([rows[0], refused, rows[2]])
+
+        assert [self.stored(row["command_id"]) is not None for row in rows] == [True, False, True]
 
 
 async def test_outcomes_the_database_failed_to_take_are_recorded_once_it_takes_them(

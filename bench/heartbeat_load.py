@@ -1,0 +1,232 @@
+"""The heartbeat benchmark's load: devices heartbeating on a fixed schedule, in one process.
+
+`bench/heartbeats.py` runs several of these processes (a single Python client cannot send
+1,000 requests a second with `Prefer: wait` beside the stack on two cores), each with its share
+of the teams, all starting their schedule at the same monotonic time (system-wide on Linux).
+`run_direct` appends the heartbeat commands straight to the commands topic instead, as the
+commands service would, and times each from its append to its outcome's NOTIFY: the worker's
+share of the path alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import aiohttp
+import orjson
+import psycopg
+from confluent_kafka import Producer
+
+from adapters.kafka import producer_config
+from db.engines import OUTCOMES_CHANNEL
+from schemas.clock import format_time
+from schemas.commands import Command, RecordHeartbeat
+from schemas.mapper import MAPPER
+
+#: A keep-alive connection the server closed as it was reused is retried (a timeout is not).
+ATTEMPTS = 3
+
+
+@dataclass
+class Device:
+    team_id: str
+    user_id: str
+    token: str
+    device_id: str
+    silenced: bool  # stops halfway through the run
+
+
+@dataclass
+class LoadSpec:
+    commands: str
+    devices: list[Device]
+    start_at: float  # time.monotonic() of the first device's first steady heartbeat
+    interval: float
+    seconds: float
+    connections: int
+
+
+@dataclass
+class LoadResult:
+    latencies: list[float] = field(default_factory=list)  # ms, accepted steady heartbeats
+    accepted_ids: list[str] = field(default_factory=list)
+    sent: int = 0
+    errors: dict[str, int] = field(default_factory=dict)  # what went wrong -> how often
+    last_sent: dict[str, float] = field(default_factory=dict)  # silenced team -> monotonic
+    late: int = 0  # heartbeats sent more than one interval behind their schedule
+
+    def error(self, what: str) -> None:
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+
+async def heartbeat(
+    session: aiohttp.ClientSession, commands: str, device: Device, result: LoadResult
+) -> tuple[float, float] | None:
+    """One heartbeat answered once decided: (when it was sent, its latency in ms) if accepted."""
+    url = f"{commands}/v1/teams/{device.team_id}/presence/heartbeat"
+    headers = {"Authorization": f"Bearer {device.token}", "Prefer": "wait=10"}
+    body = orjson.dumps({"device_id": device.device_id})
+    for attempt in range(ATTEMPTS):
+        started = time.monotonic()
+        result.sent += 1
+        try:
+            async with session.post(
+                url, data=body, headers={**headers, "Content-Type": "application/json"}
+            ) as answer:
+                payload = await answer.read()
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            result.error(type(exc).__name__)
+            if isinstance(exc, aiohttp.ServerDisconnectedError) and attempt + 1 < ATTEMPTS:
+                continue  # a stale keep-alive connection, not an overloaded server
+            return None
+        took = (time.monotonic() - started) * 1000
+        decided = orjson.loads(payload) if status in (200, 202, 409) else {}
+        if status != 200 or decided.get("status") != "accepted":
+            result.error(f"{status} {decided.get('status', '')}".strip())
+            return None
+        result.accepted_ids.append(decided["command_id"])
+        return started, took
+    return None
+
+
+async def device_loop(
+    session: aiohttp.ClientSession, spec: LoadSpec, device: Device, phase: float, result: LoadResult
+) -> None:
+    """Heartbeats at start_at + phase + k * interval until the run (or, if silenced, half) ends."""
+    stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
+    due = spec.start_at + phase
+    while due < stop_at:
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        if time.monotonic() - due > spec.interval:
+            result.late += 1
+        beat = await heartbeat(session, spec.commands, device, result)
+        if beat is not None:
+            result.latencies.append(beat[1])
+            if device.silenced:  # its lease runs from when it was received: just after this
+                result.last_sent[device.team_id] = beat[0]
+        due += spec.interval
+
+
+async def _run(spec: LoadSpec, phases: list[float]) -> LoadResult:
+    result = LoadResult()
+    connector = aiohttp.TCPConnector(limit=spec.connections)
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
+        pairs = zip(spec.devices, phases, strict=True)
+        await asyncio.gather(*(device_loop(session, spec, d, p, result) for d, p in pairs))
+    return result
+
+
+def run_load(spec: LoadSpec, phases: list[float]) -> LoadResult:
+    """Run this process's devices (each on its phase of the interval) to the end of the run."""
+    return asyncio.run(_run(spec, phases))
+
+
+async def first_heartbeats(
+    commands: str, devices: list[Device], connections: int
+) -> tuple[list[str], LoadResult]:
+    """Every device's first heartbeat (it comes online: a change), all at once per team."""
+    result = LoadResult()
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=connections),
+        timeout=aiohttp.ClientTimeout(total=60),
+    ) as session:
+        await asyncio.gather(*(heartbeat(session, commands, d, result) for d in devices))
+    return result.accepted_ids, result
+
+
+@dataclass
+class DirectSpec:
+    bootstrap: str
+    topic: str  # the commands topic
+    dsn: str  # libpq connection string of the database the worker records outcomes in
+    devices: list[Device]
+    start_at: float
+    interval: float
+    seconds: float
+
+
+def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
+    """Heartbeat commands appended to the commands topic on the devices' schedule; each timed
+    from its append to the NOTIFY of its outcome (blocking: run it in a thread)."""
+    result = LoadResult()
+    sent: dict[str, float] = {}
+    heard: dict[str, float] = {}
+    stop = threading.Event()
+    listening = threading.Event()
+    listener = threading.Thread(target=_listen, args=(spec.dsn, heard, listening, stop))
+    listener.start()
+    listening.wait(30)
+    producer = Producer(producer_config(spec.bootstrap))
+    try:
+        for due, device in schedule(spec, phases):
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            elif -delay > spec.interval:
+                result.late += 1
+            command_id = str(uuid.uuid4())
+            sent[command_id] = time.monotonic()
+            if device.silenced:  # its lease runs from when it was received: now
+                result.last_sent[device.team_id] = sent[command_id]
+            producer.produce(spec.topic, _heartbeat(command_id, device), device.team_id.encode())
+            producer.poll(0)
+        producer.flush(30)
+        deadline = time.monotonic() + 60
+        while len(heard) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        listener.join()
+    result.sent = len(sent)
+    for command_id, at in sent.items():
+        if command_id in heard:
+            result.accepted_ids.append(command_id)
+            result.latencies.append((heard[command_id] - at) * 1000)
+        else:
+            result.error("no outcome within 60 s of the last append")
+    return result
+
+
+def schedule(spec: DirectSpec, phases: list[float]) -> list[tuple[float, Device]]:
+    """(when, device) of every heartbeat of the run, in time order (one each with no interval)."""
+    rounds = max(1, math.ceil(spec.seconds / spec.interval)) if spec.interval else 1
+    due = []
+    for device, phase in zip(spec.devices, phases, strict=True):
+        stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
+        for k in range(rounds):
+            at = spec.start_at + phase + k * spec.interval
+            if at < stop_at or k == 0:
+                due.append((at, device))
+    return sorted(due, key=lambda each: each[0])
+
+
+def _heartbeat(command_id: str, device: Device) -> bytes:
+    return MAPPER.command_to_bytes(
+        Command(
+            command_id=command_id,
+            team_id=device.team_id,
+            actor=device.user_id,
+            received_at=format_time(datetime.now(UTC)),
+            data=RecordHeartbeat(device_id=device.device_id),
+        )
+    )
+
+
+def _listen(
+    dsn: str, heard: dict[str, float], listening: threading.Event, stop: threading.Event
+) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
+        listening.set()
+        while not stop.is_set():
+            for notice in conn.notifies(timeout=0.2):
+                heard.setdefault(notice.payload, time.monotonic())
