@@ -165,6 +165,16 @@ async def test_each_command_without_a_key_gets_a_new_id(tmp_path: Path) -> None:
     assert all(uuid.UUID(command_id).version == 4 for command_id in ids)
 
 
+def test_command_ids_are_distinct_canonical_version_4_uuids_past_a_refill() -> None:
+    new_id = client_commands._CommandIds()
+    ids = [new_id() for _ in range(3 * new_id.BATCH + 1)]
+
+    assert len(set(ids)) == len(ids)
+    assert all(str(uuid.UUID(command_id)) == command_id for command_id in ids)
+    assert {uuid.UUID(command_id).version for command_id in ids} == {4}
+    assert {uuid.UUID(command_id).variant for command_id in ids} == {uuid.RFC_4122}
+
+
 async def test_a_started_calls_id_follows_from_the_command_id(tmp_path: Path) -> None:
     fakes = Fakes()
 
