@@ -13,10 +13,14 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from adapters.delivery import NEVER_SENT_CODES, STATS_INTERVAL_MS, Counts, SendTracker
 from adapters.kafka import producer_config
 
-# How often the loop polls while records await their acknowledgement (the added latency at
-# most), and how long the thread blocks in one poll otherwise.
+# How often the loop polls while records await their acknowledgement, and how long the thread
+# blocks in one poll.
 BUSY_POLL_SECONDS = 0.001
 IDLE_POLL_SECONDS = 0.05
+# From this many records in flight the loop is busy with other requests: the thread, which
+# would wait for the GIL, stands by and the loop's polls serve the acknowledgements. With
+# fewer, the thread serves each at once (the loop's 1 ms tick would add latency).
+LOOP_POLLS_FROM = 2
 
 
 class NotAcknowledged(Exception):
@@ -40,11 +44,10 @@ class Acknowledged:
 class AsyncProducer:
     """One idempotent producer (acks=all) whose acknowledgements resolve asyncio futures.
 
-    While records await their acknowledgement, the event loop that sent them polls the
-    producer itself every millisecond: a polling thread would need the GIL back for every
-    delivery callback, which a busy loop hands over only every switch interval (5 ms), so
-    acknowledgements would queue behind it. With nothing in flight a thread polls instead
-    (statistics and errors keep arriving), blocked in librdkafka, costing nothing.
+    A thread blocked in librdkafka serves the callbacks while few records are in flight. Under
+    load the event loop that sent them polls the producer itself every millisecond instead:
+    the thread would need the GIL back for every delivery callback, which a busy loop hands
+    over only every switch interval (5 ms), so acknowledgements would queue behind it.
     Use it from one event loop at a time.
 
     A record that fails is `OutcomeUnknown`, unless the error came before sending (`Refused`);
@@ -66,7 +69,7 @@ class AsyncProducer:
         self._loop_thread = 0
         self._in_flight = 0  # records sent from the loop whose future is not settled yet
         self._ticking = False
-        self._loop_polls = threading.Event()  # set while the loop polls: the thread stands by
+        self._loop_polls = threading.Event()  # set while the loop serves: the thread stands by
         self._stopping = threading.Event()
         self._poller = threading.Thread(target=self._poll, name=name, daemon=True)
         self._poller.start()
@@ -104,9 +107,10 @@ class AsyncProducer:
         except KafkaException as exc:  # refused locally (too large, unknown partition)
             raise Refused(f"Kafka refused the record: {exc}") from exc
         self._in_flight += 1
+        if self._in_flight >= LOOP_POLLS_FROM and not self._loop_polls.is_set():
+            self._loop_polls.set()
         if not self._ticking:
             self._ticking = True
-            self._loop_polls.set()
             loop.call_later(BUSY_POLL_SECONDS, self._tick)
         return done
 
@@ -125,11 +129,12 @@ class AsyncProducer:
         try:
             self._producer.poll(0)
         finally:
+            if self._in_flight < LOOP_POLLS_FROM and self._loop_polls.is_set():
+                self._loop_polls.clear()
             if self._in_flight and not self._stopping.is_set():
                 self._loop.call_later(BUSY_POLL_SECONDS, self._tick)
             else:
                 self._ticking = False
-                self._loop_polls.clear()
 
     def _settle(
         self, done: asyncio.Future[Acknowledged], outcome: Acknowledged | Exception
