@@ -87,7 +87,7 @@ async def _ensure_member(request: Request, team_id: str, user_id: str) -> None:
     state = commands_state(request)
     if (team_id, user_id) in state.members:
         return
-    async with state.engine.connect() as conn:
+    async with state.autocommit.connect() as conn:
         state.members[team_id, user_id] = await role_in_team(conn, team_id, user_id)
 
 
@@ -102,7 +102,7 @@ async def _call_team(request: Request, user_id: str) -> tuple[str, str]:
     state = commands_state(request)
     team_id = state.call_teams.get(call_id)  # a call never changes team
     if team_id is None:
-        async with state.engine.connect() as conn:
+        async with state.autocommit.connect() as conn:
             team_id = await team_of_call(conn, call_id)
         state.call_teams[call_id] = team_id
     await _ensure_member(request, team_id, user_id)
@@ -139,7 +139,7 @@ async def start_call(request: Request) -> Response:
 async def _check_invitees(request: Request, team_id: str, invitees: tuple[str, ...]) -> None:
     if not invitees:
         return
-    async with commands_state(request).engine.connect() as conn:
+    async with commands_state(request).autocommit.connect() as conn:
         found = set(
             (
                 await conn.execute(
@@ -182,7 +182,7 @@ def _call_command(kind: str) -> Any:
 
 async def submit(request: Request, submission: Submission) -> Response:
     """Append the command (once per Idempotency-Key), then answer 202 or, if asked, the outcome."""
-    engine = commands_state(request).engine
+    engine = commands_state(request).autocommit  # each statement on a key stands alone
     key = idempotency.validate_key(request.headers.get("idempotency-key"))
     wait = _requested_wait(request)
     command_id = new_command_id()
@@ -239,7 +239,7 @@ async def _append_claimed(
 ) -> dict[str, Any]:
     """Append the claimed command; after an unknown outcome, only if it is not known yet."""
     if claim.resend:
-        row = await load_outcome(commands_state(request).engine, claim.command_id)
+        row = await load_outcome(commands_state(request).autocommit, claim.command_id)
         if row is not None and row.command_position is not None:  # it was appended after all
             return {**_ids(submission, claim.command_id), "position": row.command_position}
     return await _append(request, submission, claim.command_id)
@@ -259,7 +259,7 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
     if isinstance(payload, StartCall):
         call_id = answer["call_id"]
         payload = msgspec.structs.replace(payload, call_id=call_id)
-        async with state.engine.begin() as conn:
+        async with state.autocommit.begin() as conn:
             await conn.execute(
                 insert(call_directory)
                 .values(call_id=call_id, team_id=submission.team_id)
@@ -324,7 +324,7 @@ async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Resp
 async def get_command(request: Request) -> Response:
     user_id = caller(request)
     command_id = path_uuid(request, "command_id")
-    row = await load_outcome(commands_state(request).engine, command_id)
+    row = await load_outcome(commands_state(request).autocommit, command_id)
     if row is None or str(row.actor) != user_id:
         raise Problem(404, "unknown_command", "no command with this id is yours")
     return JSONResponse(outcome_body(row))
