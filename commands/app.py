@@ -14,7 +14,9 @@ from web.service import build_service, database_ready, kafka_ready
 
 def create_app(settings: Settings) -> Starlette:
     """Build the commands service; connections open in its lifespan."""
-    routes = [*accounts.routes, *password_resets.routes, *teams.routes, *client_commands.routes]
+    # Starlette tries routes in order: the commands, most of the traffic, first (no path of
+    # one group matches another's).
+    routes = [*client_commands.routes, *accounts.routes, *password_resets.routes, *teams.routes]
     return build_service(
         "commands",
         settings,

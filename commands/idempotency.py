@@ -59,27 +59,50 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(f"{method} {path}\n".encode() + body).hexdigest()
 
 
+# Built once, with bound parameters: building a statement costs more than running it.
+_PROPOSED = insert(idempotency_keys).values(
+    user_id=sa.bindparam("owner"),
+    key=sa.bindparam("key_text"),
+    request_hash=sa.bindparam("fingerprint"),
+    command_id=sa.bindparam("command"),
+)
+# One statement: the key is new, or older than its lifetime and so free again (taken over as a
+# new row would be); a live key is left alone and read by `_existing`.
+_TAKE = _PROPOSED.on_conflict_do_update(
+    index_elements=[idempotency_keys.c.user_id, idempotency_keys.c.key],
+    set_={
+        "request_hash": _PROPOSED.excluded.request_hash,
+        "command_id": _PROPOSED.excluded.command_id,
+        "response": sa.null(),  # SQL NULL (None would be bound as a JSON null)
+        "created_at": _PROPOSED.excluded.created_at,
+    },
+    where=idempotency_keys.c.created_at < sa.bindparam("expired_before"),
+).returning(idempotency_keys.c.command_id)
+_REMEMBER = (
+    sa.update(idempotency_keys)
+    .where(
+        idempotency_keys.c.user_id == sa.bindparam("owner"),
+        idempotency_keys.c.key == sa.bindparam("key_text"),
+    )
+    .values(response=sa.bindparam("answer", type_=idempotency_keys.c.response.type))
+)
+
+
 async def claim(
     engine: AsyncEngine, user_id: str, key: str, fingerprint: str, command_id: str
 ) -> Claim:
     """Take the key for `command_id`, or learn the command and answer of its first use."""
+    parameters = {
+        "owner": user_id,
+        "key_text": key,
+        "fingerprint": fingerprint,
+        "command": command_id,
+        "expired_before": datetime.now(UTC) - KEY_LIFETIME,
+    }
     async with engine.begin() as conn:
-        # A key older than its lifetime is free again.
-        await conn.execute(
-            sa.delete(idempotency_keys).where(
-                idempotency_keys.c.user_id == user_id,
-                idempotency_keys.c.key == key,
-                idempotency_keys.c.created_at < datetime.now(UTC) - KEY_LIFETIME,
-            )
-        )
-        inserted = await conn.execute(
-            insert(idempotency_keys)
-            .values(user_id=user_id, key=key, request_hash=fingerprint, command_id=command_id)
-            .on_conflict_do_nothing()
-            .returning(idempotency_keys.c.command_id)
-        )
-        if inserted.first() is not None:
-            return Claim(command_id=command_id, answer=None, owner=True)
+        taken = (await conn.execute(_TAKE, parameters)).first()
+    if taken is not None:
+        return Claim(command_id=command_id, answer=None, owner=True)
     return await _existing(engine, user_id, key, fingerprint)
 
 
@@ -117,11 +140,7 @@ async def remember_answer(
     engine: AsyncEngine, user_id: str, key: str, answer: dict[str, Any]
 ) -> None:
     async with engine.begin() as conn:
-        await conn.execute(
-            sa.update(idempotency_keys)
-            .where(idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key)
-            .values(response=answer)
-        )
+        await conn.execute(_REMEMBER, {"owner": user_id, "key_text": key, "answer": answer})
 
 
 async def remember_unknown(engine: AsyncEngine, user_id: str, key: str, command_id: str) -> None:

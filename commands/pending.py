@@ -5,17 +5,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from db.tables import command_outcomes
+from db.tables import JSONB, UUID, command_outcomes
 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 500
-_INSERT_PENDING = insert(command_outcomes).on_conflict_do_nothing()
+# One statement per batch, its rows as four arrays: far less work per row, in this process and
+# in the database, than an executemany.
+_BATCH = (
+    sa.func.unnest(
+        sa.bindparam("command_ids", type_=ARRAY(UUID)),
+        sa.bindparam("team_ids", type_=ARRAY(UUID)),
+        sa.bindparam("actors", type_=ARRAY(sa.Text)),
+        sa.bindparam("positions", type_=ARRAY(sa.Text)),
+    )
+    .table_valued("command_id", "team_id", "actor", "position")
+    .render_derived(name="batch")
+)
+_INSERT_PENDING = (
+    insert(command_outcomes)
+    .from_select(
+        ["command_id", "team_id", "actor", "status", "position", "command_position", "events"],
+        sa.select(
+            _BATCH.c.command_id,
+            _BATCH.c.team_id,
+            _BATCH.c.actor,
+            sa.literal("pending", sa.Text),
+            _BATCH.c.position,
+            _BATCH.c.position,
+            sa.cast(sa.literal("[]", sa.Text), JSONB),
+        ),
+    )
+    .on_conflict_do_nothing()
+)
+
+
+def batch_parameters(rows: list[dict[str, str]]) -> dict[str, list[str]]:
+    """The parameters of `_INSERT_PENDING` for queued rows, an array per column."""
+    return {
+        "command_ids": [row["command_id"] for row in rows],
+        "team_ids": [row["team_id"] for row in rows],
+        "actors": [row["actor"] for row in rows],
+        "positions": [row["position"] for row in rows],
+    }
 
 
 class PendingRecorder:
@@ -27,23 +64,16 @@ class PendingRecorder:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pending-recorder")
 
     def record(self, command_id: str, team_id: str, actor: str, position: str) -> None:
+        """Queue the command's pending row (its status and empty events are the statement's)."""
         self._queue.put_nowait(
-            {
-                "command_id": command_id,
-                "team_id": team_id,
-                "actor": actor,
-                "status": "pending",
-                "position": position,
-                "command_position": position,
-                "events": [],
-            }
+            {"command_id": command_id, "team_id": team_id, "actor": actor, "position": position}
         )
 
     async def close(self) -> None:
@@ -58,18 +88,17 @@ class PendingRecorder:
             first = await self._queue.get()
             await self._flush([first, *self._drain()])
 
-    def _drain(self) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
+    def _drain(self) -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = []
         while not self._queue.empty() and len(rows) < MAX_BATCH:
             rows.append(self._queue.get_nowait())
         return rows
 
-    async def _flush(self, rows: list[dict[str, Any]]) -> None:
+    async def _flush(self, rows: list[dict[str, str]]) -> None:
         if not rows:
             return
         try:
             async with self._engine.begin() as conn:
-                # executemany: one cached statement whatever the batch size.
-                await conn.execute(_INSERT_PENDING, rows)
+                await conn.execute(_INSERT_PENDING, batch_parameters(rows))
         except Exception as exc:  # the database is down: the decisions will still be recorded
             log.warning("could not record %d pending commands: %s", len(rows), exc)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from adapters.producer import OutcomeUnknown, Refused, TrackedProducer
+from adapters.producer import Acknowledged, OutcomeUnknown, Refused, TrackedProducer
 from schemas.positions import command_position
 
 # librdkafka gives up on a record after this long and the send tracker judges it within two
@@ -39,16 +39,26 @@ class CommandPublisher:
     async def append(self, team_id: str, value: bytes) -> str:
         """Append one command and return its position once the broker acknowledged it."""
         try:
-            acked = await asyncio.wait_for(
-                self._producer.send(self.topic, team_id.encode(), value), ANSWER_WITHIN_SECONDS
-            )
+            acked = self._producer.send(self.topic, team_id.encode(), value)
+        except Refused as exc:
+            raise KafkaUnavailable(str(exc)) from exc
+        # A timer of its own rather than asyncio.wait_for, which costs a task's worth of work
+        # per command: the record stays queued and may still be delivered.
+        timer = asyncio.get_running_loop().call_later(ANSWER_WITHIN_SECONDS, _too_late, acked)
+        try:
+            ack = await acked
         except Refused as exc:
             raise KafkaUnavailable(str(exc)) from exc
         except OutcomeUnknown as exc:
             raise AppendOutcomeUnknown(str(exc)) from exc
-        except TimeoutError as exc:  # the record stays queued and may still be delivered
-            raise AppendOutcomeUnknown("Kafka did not acknowledge the command in time") from exc
-        return command_position(acked.partition, acked.offset)
+        finally:
+            timer.cancel()
+        return command_position(ack.partition, ack.offset)
 
     def close(self, timeout: float = 5.0) -> None:
         self._producer.close(timeout)
+
+
+def _too_late(acked: asyncio.Future[Acknowledged]) -> None:
+    if not acked.done():
+        acked.set_exception(OutcomeUnknown("Kafka did not acknowledge the command in time"))

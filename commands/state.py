@@ -23,6 +23,9 @@ from web.service import ServiceState, database_engine, state_of
 @dataclass
 class CommandsState(ServiceState):
     engine: AsyncEngine
+    # The same pool, each statement its own transaction: no BEGIN and COMMIT round trips for
+    # the single statements of a command's path (keys, membership reads, pending rows).
+    autocommit: AsyncEngine
     publisher: CommandPublisher
     outcomes: OutcomeWaiter
     pending: PendingRecorder
@@ -37,14 +40,15 @@ async def open_commands_state(
     """Connect to the database and Kafka and start the listeners; all closed on exit."""
     async with AsyncExitStack() as stack:
         engine = await stack.enter_async_context(database_engine(settings))
+        autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         publisher = await asyncio.to_thread(
             CommandPublisher, settings.require_kafka(), settings.topics.commands
         )
         stack.push_async_callback(asyncio.to_thread, publisher.close)
-        outcomes = OutcomeWaiter(engine, settings.require_database())
+        outcomes = OutcomeWaiter(autocommit, settings.require_database())
         await outcomes.start()
         stack.push_async_callback(outcomes.close)
-        pending = PendingRecorder(engine)
+        pending = PendingRecorder(autocommit)
         pending.start()
         stack.push_async_callback(pending.close)
         tokens, members = VerifiedTokens(settings.require_secret), membership_cache()
@@ -53,6 +57,7 @@ async def open_commands_state(
             settings=settings,
             tokens=tokens,
             engine=engine,
+            autocommit=autocommit,
             publisher=publisher,
             outcomes=outcomes,
             pending=pending,

@@ -11,6 +11,8 @@ from schemas import bodies
 from web.errors import Problem
 
 MAX_BODY_BYTES = 64 * 1024
+# Where a request's body is kept once read (its scope outlives each Request object made of it).
+_RAW_BODY = "chorus.raw_body"
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -31,7 +33,7 @@ async def decode_body(request: Request, type_: type[T]) -> T:
 
 async def read_limited(request: Request) -> bytes:
     """The raw body, refusing more than MAX_BODY_BYTES without reading it all; read once."""
-    cached = getattr(request.state, "raw_body", None)
+    cached = request.scope.get(_RAW_BODY)
     if isinstance(cached, bytes):
         return cached
     declared = request.headers.get("content-length")
@@ -49,8 +51,8 @@ async def read_limited(request: Request) -> bytes:
         if size > MAX_BODY_BYTES:
             raise _too_large()
         chunks.append(chunk)
-    body = b"".join(chunks)
-    request.state.raw_body = body
+    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    request.scope[_RAW_BODY] = body
     return body
 
 

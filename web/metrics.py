@@ -27,6 +27,9 @@ class RequestMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
         )
         self.service = service
+        # labels() takes a lock and builds a key on every call: each route's children once.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,9 +47,22 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
+            elapsed = time.perf_counter() - started
             route = _route_template(scope)
-            self.requests.labels(self.service, scope["method"], route, str(status)).inc()
-            self.latency.labels(self.service, route).observe(time.perf_counter() - started)
+            self._counter(scope["method"], route, status).inc()
+            timed = self._timed.get(route)
+            if timed is None:
+                timed = self._timed[route] = self.latency.labels(self.service, route)
+            timed.observe(elapsed)
+
+    def _counter(self, method: str, route: str, status: int) -> Counter:
+        key = (method, route, status)
+        counted = self._counted.get(key)
+        if counted is None:
+            counted = self._counted[key] = self.requests.labels(
+                self.service, method, route, str(status)
+            )
+        return counted
 
 
 def _route_template(scope: Scope) -> str:

@@ -99,6 +99,7 @@ class Fakes:
                 settings=settings,
                 tokens=VerifiedTokens(lambda: SECRET),
                 engine=self.engine.typed(),
+                autocommit=self.engine.typed(),
                 publisher=cast(CommandPublisher, self.publisher),
                 outcomes=cast(OutcomeWaiter, self.outcomes),
                 pending=cast(PendingRecorder, self.pending),
@@ -165,6 +166,16 @@ async def test_each_command_without_a_key_gets_a_new_id(tmp_path: Path) -> None:
     assert all(uuid.UUID(command_id).version == 4 for command_id in ids)
 
 
+def test_command_ids_are_distinct_canonical_version_4_uuids_past_a_refill() -> None:
+    new_id = client_commands._CommandIds()
+    ids = [new_id() for _ in range(3 * new_id.BATCH + 1)]
+
+    assert len(set(ids)) == len(ids)
+    assert all(str(uuid.UUID(command_id)) == command_id for command_id in ids)
+    assert {uuid.UUID(command_id).version for command_id in ids} == {4}
+    assert {uuid.UUID(command_id).variant for command_id in ids} == {uuid.RFC_4122}
+
+
 async def test_a_started_calls_id_follows_from_the_command_id(tmp_path: Path) -> None:
     fakes = Fakes()
 
@@ -206,14 +217,14 @@ async def test_a_call_command_goes_to_the_calls_team(
 
 
 async def test_the_first_use_of_a_key_remembers_its_answer(tmp_path: Path) -> None:
-    # Expired keys deleted; the key inserted; then the answer stored.
-    fakes = Fakes(engine=ScriptedEngine([], [row(command_id="ignored")], []))
+    # The key inserted; then the answer stored.
+    fakes = Fakes(engine=ScriptedEngine([row(command_id="ignored")], []))
 
     [answer] = await fakes.post(tmp_path, PRESENCE, ONLINE, **{"Idempotency-Key": "k1"})
 
     assert answer.status_code == 202
-    remembered = fakes.engine.executed[-1][0].compile().params
-    assert remembered["response"] == answer.json()
+    remembered = fakes.engine.executed[-1][1]
+    assert remembered["answer"] == answer.json()
     assert len(fakes.publisher.appended) == 1
 
 
@@ -222,7 +233,7 @@ async def test_a_repeated_key_gets_the_first_answer_and_appends_nothing(tmp_path
     body = b'{"status":"available","device_id":"laptop"}'
     fingerprint = idempotency.request_fingerprint("POST", PRESENCE, body)
     stored = row(request_hash=fingerprint, command_id=first["command_id"], response=first)
-    fakes = Fakes(engine=ScriptedEngine([], [], [stored]))  # the key is taken, answered
+    fakes = Fakes(engine=ScriptedEngine([], [stored]))  # the key is taken, answered
 
     async with started(fakes.app(tmp_path)) as client:
         answer = await client.post(
@@ -243,7 +254,7 @@ async def test_a_repeat_whose_owner_died_appends_the_same_command_and_call(
     body = b'{"invitees":[]}'
     fingerprint = idempotency.request_fingerprint("POST", f"/v1/teams/{TEAM}/calls", body)
     stored = row(request_hash=fingerprint, command_id=owners_command, response=None)
-    fakes = Fakes(engine=ScriptedEngine([], [], [stored]))
+    fakes = Fakes(engine=ScriptedEngine([], [stored]))
 
     async with started(fakes.app(tmp_path)) as client:
         answer = await client.post(

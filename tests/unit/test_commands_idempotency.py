@@ -49,7 +49,7 @@ def test_another_method_path_or_body_has_another_fingerprint(
 
 
 async def test_the_first_use_of_a_key_owns_it_with_the_new_command_id() -> None:
-    engine = ScriptedEngine([], [row(command_id="new")])  # expired keys deleted, then inserted
+    engine = ScriptedEngine([row(command_id="new")])  # inserted (or an expired key taken over)
 
     taken = await claim(engine.typed(), USER, "k", "fp", "new")
 
@@ -60,7 +60,7 @@ async def test_the_first_use_of_a_key_owns_it_with_the_new_command_id() -> None:
 async def test_a_repeat_gets_the_first_command_id_and_its_answer() -> None:
     answer = {"command_id": "first", "position": "c0.7"}
     stored = row(request_hash="fp", command_id="first", response=answer)
-    engine = ScriptedEngine([], [], [stored])  # the insert conflicts: the key is taken
+    engine = ScriptedEngine([], [stored])  # the insert conflicts: the key is taken
 
     repeat = await claim(engine.typed(), USER, "k", "fp", "new")
 
@@ -69,7 +69,7 @@ async def test_a_repeat_gets_the_first_command_id_and_its_answer() -> None:
 
 async def test_a_reused_key_with_another_request_is_refused() -> None:
     stored = row(request_hash="other", command_id="first", response={"command_id": "first"})
-    engine = ScriptedEngine([], [], [stored])
+    engine = ScriptedEngine([], [stored])
 
     with pytest.raises(Problem) as refused:
         await claim(engine.typed(), USER, "k", "fp", "new")
@@ -80,7 +80,7 @@ async def test_a_reused_key_with_another_request_is_refused() -> None:
 async def test_a_repeat_waits_for_the_owners_answer() -> None:
     unanswered = row(request_hash="fp", command_id="first", response=None)
     answered = row(request_hash="fp", command_id="first", response={"command_id": "first"})
-    engine = ScriptedEngine([], [], [unanswered], [unanswered], [answered])
+    engine = ScriptedEngine([], [unanswered], [unanswered], [answered])
 
     repeat = await claim(engine.typed(), USER, "k", "fp", "new")
 
@@ -93,7 +93,7 @@ async def test_a_repeat_whose_owner_never_answers_appends_the_same_command(
 ) -> None:
     monkeypatch.setattr(idempotency, "OWNER_GRACE_SECONDS", 0.0)
     unanswered = row(request_hash="fp", command_id="first", response=None)
-    engine = ScriptedEngine([], [], [unanswered])
+    engine = ScriptedEngine([], [unanswered])
 
     repeat = await claim(engine.typed(), USER, "k", "fp", "new")
 
@@ -101,7 +101,7 @@ async def test_a_repeat_whose_owner_never_answers_appends_the_same_command(
 
 
 async def test_a_key_given_back_by_its_failed_owner_is_released() -> None:
-    engine = ScriptedEngine([], [], [])  # taken when inserting, gone when read
+    engine = ScriptedEngine([], [])  # taken when inserting, gone when read
 
     with pytest.raises(KeyReleased):
         await claim(engine.typed(), USER, "k", "fp", "new")

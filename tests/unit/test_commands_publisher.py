@@ -117,3 +117,15 @@ def test_closing_flushes_the_producer_within_the_bound(
     appender.close(1.5)
 
     assert producer.closed_within == 1.5
+
+
+async def test_a_record_never_acknowledged_in_time_has_an_unknown_outcome(
+    fake_producer: type[FakeProducer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(publisher, "ANSWER_WITHIN_SECONDS", 0.01)
+    appender, producer = _publisher(fake_producer)
+    never: asyncio.Future[Acknowledged] = asyncio.get_running_loop().create_future()
+    monkeypatch.setattr(producer, "send", lambda *args, **kwargs: never)
+
+    with pytest.raises(AppendOutcomeUnknown, match="in time"):
+        await appender.append(TEAM, b"{}")
