@@ -75,6 +75,8 @@ AFTER_OUTCOMES_RECORDED = "decider.after_outcomes_recorded"  # before the comman
 # they were all decided (bench/heartbeats.py --direct, 10,000 devices).
 DECIDE_BATCH = 500
 DECIDE_BATCH_WITHIN = 0.02
+# The longest wait between two attempts at a batch that failed (decide_surely).
+MAX_RETRY_DELAY = 10.0
 # A rebalance or a stop waits this long at most for the snapshots (they only shorten a fold).
 SNAPSHOT_FLUSH_SECONDS = 5.0
 
@@ -153,6 +155,34 @@ class Decider:
                 self.snapshots.decided(partition)
         return verdicts
 
+    async def decide_surely(
+        self, commands: Sequence[tuple[int, int, bytes]], first_delay: float = 0.5
+    ) -> list[str]:
+        """`decide_many` until it succeeds: the poll's commands are acknowledged only after.
+
+        A failure (the broker or the database down past their clients' own retries) may come
+        after some events were written: the batch's partitions are forgotten and restored
+        from the log, where those events are (their outcomes recovered with them), so each
+        command is decided again exactly once, never skipped.
+        """
+        delay = first_delay
+        while True:
+            try:
+                return await self.decide_many(commands)
+            except Exception as exc:  # CancelledError (a stop) is not one: it goes through
+                partitions = {partition for partition, _, _ in commands}
+                log.error(
+                    "deciding %d commands of partitions %s failed (%s); they are decided again "
+                    "from the log in %.1f s",
+                    len(commands),
+                    sorted(partitions),
+                    exc,
+                    delay,
+                )
+                self.states.forget(partitions)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
+
     async def _decide_one(self, batch: _Batch, partition: int, offset: int, raw: bytes) -> str:
         """Decide one command against its team's state as the batch left it."""
         try:
@@ -228,7 +258,7 @@ def install_decider(
         async for events in stream.take_events(DECIDE_BATCH, within=DECIDE_BATCH_WITHIN):
             started = time.perf_counter()
             commands = [(e.message.partition, e.message.offset, e.value) for e in events]
-            outcomes = await decider.decide_many(commands)
+            outcomes = await decider.decide_surely(commands)
             took = time.perf_counter() - started
             batches.observe(len(commands))
             for outcome in outcomes:

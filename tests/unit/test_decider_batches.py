@@ -126,3 +126,30 @@ async def test_a_batch_killed_after_its_events_has_its_outcomes_recovered_from_t
         "a-join",
     }
     assert outcomes.rows["a-join-nope"]["status"] == "rejected"
+
+
+@pytest.mark.parametrize("point", [BEFORE_EVENTS_WRITTEN, AFTER_EVENTS_ACKED])
+async def test_a_failed_batch_is_decided_again_from_the_log_once(point: str) -> None:
+    log = InMemoryEventLog()
+    outcomes = CountedOutcomes(log)
+    expected_log = InMemoryEventLog()
+    await decider_of(expected_log, CountedOutcomes(expected_log)).decide_many(BATCH)
+
+    decider = decider_of(log, outcomes, f"{point}=fail")
+    verdicts = await decider.decide_surely(BATCH, 0.001)
+    assert await decider.states.recovered(5)  # outcomes found in the log are recorded after
+
+    # Each command's events once, as if nothing had failed, and every outcome recorded.
+    for partition in (1, 2):
+        assert log.records(partition) == expected_log.records(partition)
+    assert set(outcomes.rows) == {
+        "a-start",
+        "b-start",
+        "a-join-nope",
+        "c-beat-1",
+        "c-beat-2",
+        "b-busy",
+        "c-beat-3",
+        "a-join",
+    }
+    assert len(verdicts) == len(BATCH) and verdicts[7] == "malformed"
