@@ -110,6 +110,11 @@ class Settings:
     media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     # A partition's decider snapshot is written after this many decided commands (or 30 s).
     snapshot_every_commands: int = 1000
+    # How long the group waits for a silent worker before it hands its partitions over. Brokers
+    # refuse one below their group.min.session.timeout.ms (6 s by default; 1 s on the brokers
+    # devstack starts): shorter means a faster takeover after a crash, and a rebalance whenever
+    # a worker stalls that long.
+    worker_session_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -157,6 +162,7 @@ class Settings:
             media_public_url=e.get("CHORUS_MEDIA_PUBLIC_URL") or None,
             media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
             snapshot_every_commands=_int(e, "CHORUS_SNAPSHOT_EVERY", 1000),
+            worker_session_timeout=_float(e, "CHORUS_WORKER_SESSION_TIMEOUT", 10.0),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -200,6 +206,7 @@ class Settings:
             "CHORUS_MEDIA_PUBLIC_URL": self.media_public_url,
             "CHORUS_MEDIA_WORKERS": str(self.media_workers),
             "CHORUS_SNAPSHOT_EVERY": str(self.snapshot_every_commands),
+            "CHORUS_WORKER_SESSION_TIMEOUT": repr(self.worker_session_timeout),
         }
         return {name: value for name, value in env.items() if value is not None}
 

@@ -277,6 +277,8 @@ class KafkaBroker(LocalServer):
             "transaction.state.log.min.isr": str(node.replication.min_insync),
             "transaction.state.log.num.partitions": "4",
             "group.initial.rebalance.delay.ms": "0",
+            # Workers may ask for a short session (CHORUS_WORKER_SESSION_TIMEOUT): a fast takeover.
+            "group.min.session.timeout.ms": "1000",
             **node.extra,
         }
         text = "".join(f"{key}={value}\n" for key, value in properties.items())

@@ -63,8 +63,8 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
         # The command-to-screen path is latency-bound: do not wait for batches to fill.
         broker_commit_interval=0.2,
         # A worker that dies hands its partitions over within seconds, not a minute.
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=2.0,
+        broker_session_timeout=settings.worker_session_timeout,
+        broker_heartbeat_interval=min(2.0, settings.worker_session_timeout / 3),
         stream_wait_empty=False,
     )
 
