@@ -8,7 +8,7 @@ from typing import Annotated
 import msgspec
 
 from schemas.audit import Reason
-from schemas.fields import DisplayName, Email, Id, OfferedPassword
+from schemas.fields import DisplayName, Email, Id, OfferedPassword, Password
 
 TotpCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9]{6}$", description="A current TOTP code.")]
 
@@ -19,6 +19,8 @@ class OperatorCredentials(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
     email: Email
     password: OfferedPassword
     code: TotpCode
+    # Required at the first sign-in (the printed password works once); a new password then.
+    new_password: Password | None = None
 
 
 class Reasoned(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

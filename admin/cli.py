@@ -40,7 +40,8 @@ def add_parser(sub: Subparsers, serve: Handler) -> argparse.ArgumentParser:
         _add_operator,
         help="add an operator; prints their password and TOTP setup URI once",
         description="Store a new operator with a random password and a TOTP secret, and print "
-        "both once: the password, and the otpauth:// URI to load into an authenticator app.",
+        "both once: the password (good for one sign-in, which sets a new one), and the otpauth:// "
+        "URI to load into an authenticator app.",
     )
     add.add_argument("email", help="the operator's e-mail address")
     return admin
@@ -57,4 +58,5 @@ def _add_operator(args: argparse.Namespace, settings: Settings) -> int:
     print(f"operator {made.email} ({made.operator_id}) added; shown once, keep them safe:")
     print(f"  password:  {made.password}")
     print(f"  TOTP URI:  {made.provisioning_uri}")
+    print("The password works once: the first sign-in sets a new one (`new_password`).")
     return 0

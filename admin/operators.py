@@ -51,6 +51,7 @@ def add_operator(database_url: str, email: str) -> NewOperator:
         "email": email,
         "password_hash": HASHER.hash(password),
         "totp_secret": totp_secret,
+        "password_one_time": True,  # the first sign-in replaces it (admin/sessions.py)
     }
     engine = make_engine(database_url)
     try:

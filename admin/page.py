@@ -111,6 +111,8 @@ async def sign_in(request: Request) -> Response:
         "password": form.get("password", ""),
         "code": form.get("code", ""),
     }
+    if form.get("new_password"):
+        credentials["new_password"] = form["new_password"]
     try:
         session = await call_api(
             request, "POST", "/v1/admin/sessions", token=None, body=credentials

@@ -1,7 +1,12 @@
-"""Operators' sign-in: e-mail, password and a current TOTP code give an operator token."""
+"""Operators' sign-in: e-mail, password and a current TOTP code give an operator token.
+
+The password `chorus admin add-operator` printed works once: that sign-in must carry a
+`new_password`, which replaces it. Any later sign-in may carry one too (a password change).
+"""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
@@ -13,6 +18,7 @@ from starlette.routing import Route
 from admin.bodies import OperatorCredentials
 from admin.operators import totp_step
 from admin.state import admin_state
+from auth.passwords import HASHER
 from auth.throttle import SigninThrottle
 from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
 from db.tables import operator_signin_failures, operators
@@ -36,7 +42,10 @@ async def create_session(request: Request) -> Response:
         found = (
             await conn.execute(
                 sa.select(
-                    operators.c.operator_id, operators.c.password_hash, operators.c.totp_secret
+                    operators.c.operator_id,
+                    operators.c.password_hash,
+                    operators.c.totp_secret,
+                    operators.c.password_one_time,
                 ).where(operators.c.email == email)
             )
         ).first()
@@ -44,10 +53,19 @@ async def create_session(request: Request) -> Response:
     if not await THROTTLE.check_password(engine, email, source, stored_hash, body.password):
         raise _refused()
     assert found is not None  # the password matched a stored hash
+    if found.password_one_time and body.new_password is None:
+        # Said before the code is taken, so the same code can sign in with a new password.
+        raise Problem(
+            403,
+            "password_change_required",
+            "the printed password works once: sign in again with a new_password",
+        )
     step = totp_step(found.totp_secret, body.code)
     if step is None or not await _use_step(engine, found.operator_id, step):
         raise _refused()
     await THROTTLE.forget(engine, email, source)
+    if body.new_password is not None:
+        await _set_password(engine, found.operator_id, body.new_password)
     identity = new_identity(found.operator_id, OPERATOR_TOKEN_TTL_SECONDS, scope=OPERATOR_SCOPE)
     expires_at = datetime.fromtimestamp(identity.expires_at, UTC)
     return JSONResponse(
@@ -73,6 +91,16 @@ async def _use_step(engine: AsyncEngine, operator_id: str, step: int) -> bool:
             .returning(operators.c.operator_id)
         )
         return taken.first() is not None
+
+
+async def _set_password(engine: AsyncEngine, operator_id: str, password: str) -> None:
+    hashed = await asyncio.to_thread(HASHER.hash, password)
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.update(operators)
+            .where(operators.c.operator_id == operator_id)
+            .values(password_hash=hashed, password_one_time=False)
+        )
 
 
 def _refused() -> Problem:

@@ -107,6 +107,8 @@ operators = sa.Table(
     sa.Column("totp_secret", sa.Text, nullable=False),
     # The time step of the last TOTP code accepted: a code is good for one sign-in only.
     sa.Column("last_totp_step", sa.BigInteger, nullable=True),
+    # The printed password of a new operator works once: that sign-in must set a new one.
+    sa.Column("password_one_time", sa.Boolean, nullable=False, server_default=sa.false()),
     _created_at(),
 )
 

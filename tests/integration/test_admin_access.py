@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +25,7 @@ from db.engines import make_engine
 from db.tables import operator_signin_failures
 from schemas.topics import Topics
 from tests.asgi import started
+from tests.integration.operators import OWN_PASSWORD
 
 SECRET = "the-admin-test-secret-of-32-bytes-or-more"
 OTHER_SECRET = "someone-elses-secret-also-32-bytes-long"
@@ -56,7 +58,30 @@ def _code(made: NewOperator) -> str:
 
 
 def _credentials(made: NewOperator, **changes: str) -> dict[str, str]:
-    return {"email": made.email, "password": made.password, "code": _code(made), **changes}
+    """A first sign-in: the printed password, a new one, and a current code."""
+    printed = {"email": made.email, "password": made.password, "code": _code(made)}
+    return {**printed, "new_password": OWN_PASSWORD, **changes}
+
+
+async def test_the_printed_password_works_once_and_the_first_sign_in_replaces_it(
+    admin: httpx.AsyncClient, operator: NewOperator
+) -> None:
+    totp = pyotp.parse_uri(operator.provisioning_uri)
+    assert isinstance(totp, pyotp.TOTP)
+    printed = {"email": operator.email, "password": operator.password, "code": totp.now()}
+
+    unchanged = await admin.post("/v1/admin/sessions", json=printed)
+    assert unchanged.status_code == 403
+    assert unchanged.json()["error"]["code"] == "password_change_required"
+    # The refusal took no code: the same one signs in with a new password.
+    changed = await admin.post("/v1/admin/sessions", json={**printed, "new_password": OWN_PASSWORD})
+    assert changed.status_code == 201, changed.text
+
+    later = totp.at(time.time() + totp.interval)  # a code of the next step: each signs in once
+    again = await admin.post("/v1/admin/sessions", json={**printed, "code": later})
+    assert again.status_code == 401  # the printed password is gone
+    own = {**printed, "password": OWN_PASSWORD, "code": later}
+    assert (await admin.post("/v1/admin/sessions", json=own)).status_code == 201
 
 
 async def test_an_operator_signs_in_with_password_and_totp(
@@ -103,7 +128,8 @@ async def test_a_session_without_a_code_is_422(
     admin: httpx.AsyncClient, operator: NewOperator
 ) -> None:
     answer = await admin.post(
-        "/v1/admin/sessions", json={"email": operator.email, "password": operator.password}
+        "/v1/admin/sessions",
+        json={"email": operator.email, "password": operator.password, "new_password": OWN_PASSWORD},
     )
     assert answer.status_code == 422
     assert "code" in answer.json()["error"]["message"]

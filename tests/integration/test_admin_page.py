@@ -21,6 +21,7 @@ from db.engines import make_engine
 from db.tables import memberships, teams, users
 from schemas.topics import Topics
 from tests.asgi import started
+from tests.integration.operators import OWN_PASSWORD
 
 SECRET = "the-admin-page-test-secret-of-32-bytes-or-more"
 
@@ -72,6 +73,7 @@ async def _sign_in(page: httpx.AsyncClient, made: NewOperator) -> httpx.Response
             "csrf": _csrf(form.text),
             "email": made.email,
             "password": made.password,
+            "new_password": OWN_PASSWORD,
             "code": _code(made),
         },
     )
@@ -102,6 +104,18 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_signs_out(
     assert (await page.get("/admin/accounts")).headers["location"] == "/admin/sign-in"
 
 
+async def test_the_first_sign_in_without_a_new_password_says_so(
+    page: httpx.AsyncClient, operator: NewOperator
+) -> None:
+    form = await page.get("/admin/sign-in")
+    assert 'id="new_password"' in form.text
+    data = {"email": operator.email, "password": operator.password, "code": _code(operator)}
+    answer = await page.post("/admin/sign-in", data={"csrf": _csrf(form.text), **data})
+    assert answer.status_code == 403
+    assert "the printed password works once" in answer.text
+    assert "chorus_admin_session" not in page.cookies
+
+
 async def test_a_wrong_code_signs_no_one_in(page: httpx.AsyncClient, operator: NewOperator) -> None:
     form = await page.get("/admin/sign-in")
     wrong = f"{(int(_code(operator)) + 500_000) % 1_000_000:06d}"
@@ -111,6 +125,7 @@ async def test_a_wrong_code_signs_no_one_in(page: httpx.AsyncClient, operator: N
             "csrf": _csrf(form.text),
             "email": operator.email,
             "password": operator.password,
+            "new_password": OWN_PASSWORD,
             "code": wrong,
         },
     )
@@ -128,6 +143,7 @@ async def test_forms_refuse_cross_site_posts(
         "csrf": _csrf(form.text),
         "email": operator.email,
         "password": operator.password,
+        "new_password": OWN_PASSWORD,
         "code": _code(operator),
     }
     headers: dict[str, str] = {}

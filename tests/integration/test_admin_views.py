@@ -22,6 +22,7 @@ from replay.reading import team_partition
 from schemas.envelope import record_from_bytes, record_to_bytes
 from tests.asgi import started
 from tests.integration.conftest import read_topic
+from tests.integration.operators import first_sign_in
 from tests.stack import ChorusStack
 
 
@@ -85,7 +86,7 @@ async def test_timeline_media_rooms_and_metrics_of_a_running_stack(stack: Chorus
     async with started(create_app(settings, sample_seconds=0.5)) as admin:
         session = await admin.post(
             "/v1/admin/sessions",
-            json={"email": made.email, "password": made.password, "code": totp.now()},
+            json=first_sign_in(made.email, made.password, totp),
         )
         assert session.status_code == 201, session.text
         admin.headers["Authorization"] = f"Bearer {session.json()['token']}"
