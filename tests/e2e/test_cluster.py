@@ -111,23 +111,15 @@ def test_a_broker_and_a_worker_crash_under_load(
 # --- the stack ------------------------------------------------------------------------------
 
 
-WORKER_SESSION_SECONDS = 3.0
-
-
 def start_processes(stack: ChorusStack, workdir: Path) -> list[str]:
     """Two workers (one consumer group) and two commands services, started side by side;
     returns the commands services' URLs."""
     # Each worker keeps Faust's folder apart; both share the stack's worker id (their group).
-    # A 3 s session: the group hands a dead worker's partitions over within seconds.
+    # The default 10 s group session: with 3 s a dead worker's partitions moved within 5.3 s,
+    # but a worker whose group coordinator was on the killed broker was expelled while it looked
+    # for the new one and did not come back (aiokafka under Faust), so the default stays.
     starts: list[tuple[str, dict[str, str]]] = [
-        (
-            "worker",
-            {
-                "CHORUS_DATA_DIR": str(workdir / f"worker-{n}"),
-                "CHORUS_WORKER_SESSION_TIMEOUT": str(WORKER_SESSION_SECONDS),
-            },
-        )
-        for n in (1, 2)
+        ("worker", {"CHORUS_DATA_DIR": str(workdir / f"worker-{n}")}) for n in (1, 2)
     ]
     starts += [("commands", {}), ("commands", {})]
     with ThreadPoolExecutor(len(starts)) as pool:
