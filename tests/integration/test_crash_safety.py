@@ -82,19 +82,28 @@ def test_a_worker_killed_between_events_and_outcome_leaves_one_decision_per_comm
     stack.start("worker")
     outcomes = _wait_all_decided(members, acked)
 
+    by_command = assert_one_decision_each(stack, acked, outcomes)
+    # Recorded once each, from exactly one set of events in the log: those killed mid-way
+    # by the new worker's recovery (they were found decided, so not decided again).
+    for command_id in midway:
+        assert outcomes[command_id]["events"] == by_command[command_id]
+
+
+def assert_one_decision_each(
+    stack: ChorusStack, acked: list[str], outcomes: dict[str, dict[str, Any]]
+) -> dict[str, list[dict[str, Any]]]:
+    """Valid chains, and each acknowledged command with exactly one set of events in the log,
+    which its outcome names; returns the records by command."""
     events = read_topic(stack.kafka, stack.topics.events)
     assert verify_chain(_dedupe(events)) == []
     by_command: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in events:  # every record as written: a command decided twice would show
         by_command[record["causation_id"]].append(record)
     assert set(by_command) == set(acked)
-    # Recorded once each, from exactly one set of events in the log: those killed mid-way
-    # by the new worker's recovery (they were found decided, so not decided again).
-    for command_id in midway:
-        assert outcomes[command_id]["events"] == by_command[command_id]
     for command_id in acked:
         assert outcomes[command_id]["events"] == by_command[command_id]
     assert _decided_outcomes(stack.database_url) == set(acked)
+    return by_command
 
 
 def _decided_outcomes(database_url: str) -> set[str]:
