@@ -1,12 +1,12 @@
 """The projector agent: the events topic into the PostgreSQL read models, exactly once in effect.
 
-Per event record, in the order of its partition:
-1. project it onto the team's view, kept in memory (loaded from PostgreSQL on first use);
-2. if the position moved, write the rows it changed, its change and the new position in one
-   transaction, guarded by the stored position (`projection_store.save`);
-   (an event whose changes the tables refuse is quarantined: the position moves and the record
-   is kept in the `quarantine` table, in one transaction);
-3. let Faust commit the offset, which it does only after the agent took the next record, so
+Per poll of event records (up to `PROJECT_BATCH`), in the order of their partitions:
+1. project each onto its team's view, kept in memory (loaded from PostgreSQL on first use);
+2. write what each team's records changed (rows, changes, the new position) in one transaction
+   for the whole poll, each team's step guarded by its stored position (`store.save_many`);
+   (an event whose changes the tables refuse is quarantined: that poll goes record by record,
+   the position moves and the record is kept in the `quarantine` table, in one transaction);
+3. let Faust commit the offsets, which it does only after the agent took the next poll, so
    always after the write committed.
 A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
 that finds another position (another worker wrote during a rebalance) or other tables (`chorus
@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import faust
@@ -33,11 +34,26 @@ from db.tables import quarantine
 from schemas.envelope import record_or_none
 from schemas.text import storable as storable_text
 from streams.projection import Change, TeamView, project, record_key, without_settled_calls
-from streams.readmodels.store import load_view, save, storable, table_generation
+from streams.readmodels.store import load_view, save, save_many, storable, table_generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_MAX_SECONDS = 5.0
+# Records projected together at most, and how long a poll gathers them: the window is added to
+# each change's way to the live streams when records come one at a time, so it is kept short.
+PROJECT_BATCH = 500
+PROJECT_BATCH_WITHIN = 0.01
+
+
+@dataclass
+class _Step:
+    """A team's records of one poll, projected: from `before` (as stored) to `after`."""
+
+    partition: int
+    before: TeamView
+    after: TeamView
+    changes: list[Change] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)  # of the records applied, in the poll
 
 
 class Projector:
@@ -77,6 +93,61 @@ class Projector:
                 return outcome
             view = await self._reload(partition, team_id)  # stored elsewhere, or stale
         return "skipped"
+
+    async def apply_many(self, records: Sequence[tuple[int, bytes]]) -> list[str]:
+        """Project `(partition, raw)` records in log order; what became of each.
+
+        Each team's records make one step, and every team's step is written in one transaction
+        (`save_many`): a poll's worth of events costs one commit, not one each. A team whose
+        step the guard refuses goes on record by record (`apply`, which reloads its view), and
+        so does the whole poll when the tables refuse something in it (`apply` sets aside only
+        the record refused): nothing was written of it.
+        """
+        outcomes = ["skipped"] * len(records)
+        steps: dict[tuple[int, str], _Step] = {}
+        for index, (partition, raw) in enumerate(records):
+            record = record_or_none(raw)
+            key = None if record is None else record_key(record)
+            if record is None or key is None or not storable(key[0]):
+                log.error("read models: skipping an unusable record at partition %d", partition)
+                outcomes[index] = "malformed"
+                continue
+            step = steps.get((partition, key[0]))
+            if step is None:
+                view = self._views.get(partition, {}).get(key[0])
+                if view is None:
+                    view = await self._reload(partition, key[0])
+                step = steps[(partition, key[0])] = _Step(partition, view, view)
+            if key[1] > step.after.seq:
+                step.after, changes = project(step.after, record)
+                step.changes += changes
+                step.indexes.append(index)
+                outcomes[index] = "applied"
+        moving = [step for step in steps.values() if step.indexes]
+        if not moving:
+            return outcomes
+        try:
+            written = await _patiently(lambda: asyncio.to_thread(self._save_steps, moving))
+        except DBAPIError:  # data the tables cannot hold, somewhere in the poll
+            return [await self.apply(partition, raw) for partition, raw in records]
+        for step, saved in zip(moving, written, strict=True):
+            if saved:
+                self._views.setdefault(step.partition, {})[step.after.team_id] = (
+                    without_settled_calls(step.after)
+                )
+                continue
+            self._views.get(step.partition, {}).pop(step.after.team_id, None)
+            for index in step.indexes:
+                outcomes[index] = await self.apply(*records[index])
+        return outcomes
+
+    def _save_steps(self, steps: list[_Step]) -> list[bool]:
+        with self._engine.begin() as conn:
+            return save_many(
+                conn,
+                [(step.before, step.after, step.changes) for step in steps],
+                generation=self._generation,
+            )
 
     def forget(self, partitions: set[int]) -> None:
         """Drop views of partitions another worker may now own (reloaded if they come back)."""
@@ -203,11 +274,14 @@ def install_projector(
 
     @app.agent(topic, name="project-events")
     async def project_events(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
+        # Faust acks a poll's records once the next poll is asked for: after they are written.
+        async for events in stream.take_events(PROJECT_BATCH, within=PROJECT_BATCH_WITHIN):
             started = time.perf_counter()
-            outcome = await projector.apply(event.message.partition, event.value)
-            projecting.observe(time.perf_counter() - started)
-            projected.labels(outcome).inc()
+            outcomes = await projector.apply_many([(e.message.partition, e.value) for e in events])
+            took = time.perf_counter() - started
+            for outcome in outcomes:
+                projecting.observe(took)
+                projected.labels(outcome).inc()
             yield None
 
     def on_revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -11,7 +11,7 @@ commit. `suffix="_next"` addresses the shadow tables `chorus rebuild` fills.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ __all__ = [
     "NEXT",
     "load_view",
     "save",
+    "save_many",
     "storable",
     "table_generation",
     "trim_changes",
@@ -92,15 +93,7 @@ def save(
     if after.seq <= before.seq:
         return False
     sql = statements(suffix)
-    params = {
-        "team": after.team_id,
-        "new": after.seq,
-        "old": before.seq,
-        "gen": generation,
-        "payload": f"{after.team_id}:{after.seq}",
-    }
-    moved = conn.execute(sql.advance if before.seq else sql.first, params).first()
-    if moved is None:
+    if not _advance(conn, sql, before, after, generation):
         return False
     team = after.team_id
     members = [(team, m) for k, m in after.members.items() if before.members.get(k) is not m]
@@ -110,6 +103,52 @@ def save(
     if horizon > changes_horizon(before.seq):
         conn.execute(sql.trim, {"team": after.team_id, "upto": horizon})
     return True
+
+
+def save_many(
+    conn: Connection,
+    steps: Sequence[tuple[TeamView, TeamView, list[Change]]],
+    *,
+    generation: int | None = None,
+) -> list[bool]:
+    """`save` for the steps of several teams (one step each) in the caller's transaction, with
+    one statement per table for all of them; which were written.
+
+    Each step is guarded on its own: a step found applied already or stale writes nothing and
+    leaves the others written (its team's caller reloads and projects again).
+    """
+    sql = statements(LIVE)
+    written, members, calls, changes = [], [], [], []
+    for before, after, step_changes in steps:
+        moved = after.seq > before.seq and _advance(conn, sql, before, after, generation)
+        written.append(moved)
+        if not moved:
+            continue
+        team = after.team_id
+        members += [(team, m) for k, m in after.members.items() if before.members.get(k) is not m]
+        calls += [(team, c) for k, c in after.calls.items() if before.calls.get(k) is not c]
+        changes += [(team, change) for change in step_changes]
+    _upsert(conn, sql, members, calls, changes)
+    for (before, after, _), moved in zip(steps, written, strict=True):
+        horizon = changes_horizon(after.seq)
+        if moved and horizon > changes_horizon(before.seq):
+            conn.execute(sql.trim, {"team": after.team_id, "upto": horizon})
+    return written
+
+
+def _advance(
+    conn: Connection, sql: Statements, before: TeamView, after: TeamView, generation: int | None
+) -> bool:
+    """Move the team's stored position from `before.seq` to `after.seq` (and NOTIFY), if it is
+    still there (and the tables are still those of `generation`)."""
+    params = {
+        "team": after.team_id,
+        "new": after.seq,
+        "old": before.seq,
+        "gen": generation,
+        "payload": f"{after.team_id}:{after.seq}",
+    }
+    return conn.execute(sql.advance if before.seq else sql.first, params).first() is not None
 
 
 def write_views(conn: Connection, views: Iterable[TeamView], *, suffix: str = LIVE) -> None:
