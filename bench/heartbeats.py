@@ -1,8 +1,16 @@
 """Heartbeat benchmark: N devices heartbeating every `interval` seconds against a real stack.
 
-Each team has one member whose devices all heartbeat, each on its own phase of the interval,
-with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The load runs in
-`--processes` client processes (bench/heartbeat_load.py). Figures:
+Each team has `--members` members (its owner included; by default one device each, so the
+default run is 50 teams x 200 members x 1 device), the layout of the issue: a 200-member team
+heartbeating every 10 s. Each device heartbeats with its member's token on its own phase of the
+interval, with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The owners
+sign up over HTTP; the other members' accounts are seeded in the database with minted tokens
+(bench/heartbeat_teams.py): sign-up costs two argon2 hashes and is not what this measures.
+Every device's first heartbeat (it comes online: a change) goes first, and the steady phase
+starts only once that wave has settled (every device online in each team's presence read model
+and live stream). The load runs in `--processes` client processes (bench/heartbeat_load.py).
+Figures:
+- how long the first-heard wave took to be decided and to settle;
 - heartbeats accepted per second beside the rate offered (devices / interval);
 - events written by heartbeats besides real changes (goal 0): a device's first heartbeat is a
   change (it comes online), every later one should write nothing;
@@ -13,11 +21,13 @@ with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The 
 - CPU seconds per second of each process of the stack over the run (and `--profile DIR`:
   py-spy stacks of the worker and the services).
 
-    .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--interval 10]
-        [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+    .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--members N]
+        [--interval 10] [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+        [--settle-timeout 600]
 
 With --direct the heartbeats are appended to the commands topic (as the commands service
-appends them) and timed to their outcome's NOTIFY: the worker's part of the path alone.
+appends them, the member's user id as the actor) and timed to their outcome's NOTIFY: the
+worker's part of the path alone.
 """
 
 from __future__ import annotations
@@ -30,14 +40,13 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from sqlalchemy import make_url
 
 from bench.harness import (
@@ -47,7 +56,6 @@ from bench.harness import (
     bench_stack,
     console,
     kafka_round_trips,
-    sign_up,
     summary,
 )
 from bench.heartbeat_load import (
@@ -59,6 +67,7 @@ from bench.heartbeat_load import (
     run_load,
 )
 from bench.heartbeat_load import first_heartbeats as first_over_http
+from bench.heartbeat_teams import Layout, Team, build_teams, interleave, layout, listen, settle
 from bench.proc import cpu_seconds
 from schemas.clock import format_time
 from streams.decider import PRESENCE_TIMER_ACTOR
@@ -70,63 +79,30 @@ LOAD_START_SECONDS = 5.0
 
 
 @dataclass
-class Team:
-    token: str
-    user_id: str
-    team_id: str
-    devices: list[str]
-    silenced: str  # the device that stops halfway
-    frames: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # after the snapshot
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    reconnects: int = 0  # live streams refused or cut, opened again
-
-
-@dataclass
 class Run:
     load: LoadResult  # the steady heartbeats of every load process, merged
     first_ids: set[str]
     first_errors: dict[str, int]
+    first_decided: float  # seconds from the first-heard wave's start to its last outcome
+    settled: float  # seconds from the wave's start until every device showed online
     started: float  # monotonic: the steady heartbeats' schedule starts
     beating_until: float  # monotonic: the devices stop (the run's end)
     beating_until_wall: str  # the same, as the log's time
     cpu: dict[str, float]  # process -> CPU seconds over the steady run
 
 
-async def listen(session: aiohttp.ClientSession, queries: str, team: Team) -> None:
-    """Note each SSE frame after the snapshot, with its arrival time; a stream refused (503 while
-    many open at once) or cut is opened again, resuming after the last frame seen."""
-    headers = {"Authorization": f"Bearer {team.token}", "Accept": "text/event-stream"}
-    url = f"{queries}/v1/teams/{team.team_id}/live"
-    last_id = ""
-    while True:
-        try:
-            resume = {"Last-Event-ID": last_id} if last_id else {}
-            async with session.get(
-                url, headers={**headers, **resume}, timeout=aiohttp.ClientTimeout()
-            ) as response:
-                response.raise_for_status()
-                kind = ""
-                async for raw in response.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("id: "):
-                        last_id = line[4:]
-                    elif line.startswith("data: ") and kind == "snapshot":
-                        team.ready.set()
-                    elif line.startswith("data: "):
-                        team.frames.append((time.monotonic(), orjson.loads(line[6:])))
-        except aiohttp.ClientError:
-            team.reconnects += 1
-        await asyncio.sleep(1.0)
-
-
 def devices_of(teams: list[Team]) -> list[Device]:
-    return [
-        Device(t.team_id, t.user_id, t.token, d, silenced=d == t.silenced)
-        for t in teams
-        for d in t.devices
-    ]
+    """Every device, with its member's token, one team after another in turn."""
+    return interleave(
+        [
+            [
+                Device(t.team_id, m.user_id, m.token, d, silenced=(m.user_id, d) == t.silenced)
+                for m in t.members
+                for d in m.devices
+            ]
+            for t in teams
+        ]
+    )
 
 
 def merge(results: list[LoadResult]) -> LoadResult:
@@ -179,12 +155,10 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         listeners = [asyncio.create_task(listen(session, queries, t)) for t in teams]
         for team in teams:
             await asyncio.wait_for(team.ready.wait(), 120)
-        console.print("first heartbeats (devices come online) ...")
-        first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
-        await asyncio.sleep(2.0)
+        wave = await first_wave(session, commands, queries, teams, args)
         for team in teams:
             team.frames.clear()
-        count = sum(len(t.devices) for t in teams)
+        count = sum(t.device_count for t in teams)
         console.print(
             f"{count} devices heartbeating every {args.interval}s for {args.seconds}s "
             f"from {args.processes} processes"
@@ -201,15 +175,34 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         await asyncio.sleep(args.ttl + 3)  # the last silenced devices' expiry
         for task in listeners:
             task.cancel()
+    first_ids, first, decided, settled = wave
     return Run(
         load,
         set(first_ids),
         first.errors,
+        decided,
+        settled,
         started,
         started + args.seconds,
         format_time(wall),
         cpu,
     )
+
+
+async def first_wave(
+    session: aiohttp.ClientSession, commands: str, queries: str, teams: list[Team], args: Any
+) -> tuple[list[str], LoadResult, float, float]:
+    """Every device's first heartbeat, then the wait until every device shows online:
+    (accepted ids, their result, seconds until decided, seconds until settled)."""
+    console.print("first heartbeats (devices come online) ...")
+    began = time.monotonic()
+    first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
+    decided = time.monotonic() - began
+    console.print(f"decided in {decided:.1f}s; waiting for every device to show online ...")
+    await settle(session, queries, teams, args.settle_timeout)
+    settled = time.monotonic() - began
+    console.print(f"the first-heard wave settled {settled:.1f}s after it began")
+    return first_ids, first, decided, settled
 
 
 async def first_heartbeats(
@@ -264,9 +257,12 @@ def _profile(stack: BenchStack, args: Any) -> list[subprocess.Popen[bytes]]:
 def offline_after(team: Team, run: Run) -> float | None:
     """Seconds from the silenced device's last heartbeat to the frame showing it offline."""
     last = run.load.last_sent.get(team.team_id)
+    user_id, device_id = team.silenced
     for arrived, member in team.frames:
+        if member.get("user_id") != user_id:
+            continue
         for device in member.get("devices", []):
-            if device["device_id"] == team.silenced and device["status"] == "offline":
+            if device["device_id"] == device_id and device["status"] == "offline":
                 return None if last is None else arrived - last
     return None
 
@@ -283,7 +279,7 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
     ]
     frames = sum(1 for t in teams for arrived, _ in t.frames if arrived < run.beating_until)
     expiries = [offline_after(t, run) for t in teams]
-    devices = sum(len(t.devices) for t in teams)
+    devices = sum(t.device_count for t in teams)
     table = Report("heartbeats")
     table.rows.append(
         Row(
@@ -298,7 +294,11 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
         ("heartbeats accepted", len(run.load.latencies) / args.seconds, "offered", offered)
     )
     table.show()
-    console.print(f"devices: {devices} in {len(teams)} teams; load processes: {args.processes}")
+    shape: Layout = args.layout
+    console.print(
+        f"devices: {devices} = {shape.teams} teams x {shape.members} members (owner included) x "
+        f"{shape.devices} devices; load processes: {args.processes}"
+    )
     console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
     console.print(
         f"first heartbeats accepted: {len(run.first_ids)}/{devices}, errors: {run.first_errors}"
@@ -311,6 +311,10 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
         f"heartbeat p99 {summary(run.load.latencies)[1]:.1f} ms (goal < {P99_GOAL_MS:.0f} ms)"
     )
     console.print(f"events by first heartbeats (devices online): {len(by_first)}")
+    console.print(
+        f"first-heard wave: decided {run.first_decided:.1f}s, settled (every device online in "
+        f"the read model and on the live streams) {run.settled:.1f}s after its start"
+    )
     console.print(
         f"events by steady heartbeats (goal 0): {len(by_steady)}; expiries by the timer: "
         f"{len(by_timer)} (goal: {len(teams)}, the silenced devices; more means heartbeats "
@@ -335,11 +339,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--teams", type=int, default=50)
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="members per team, owner included (default devices / teams: one device each)",
+    )
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--ttl", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=400)
     parser.add_argument("--processes", type=int, default=2, help="load processes")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the first-heard wave may take to show every device online",
+    )
     parser.add_argument("--profile", default="", help="folder for py-spy stacks")
     parser.add_argument(
         "--direct",
@@ -347,16 +363,13 @@ def main() -> None:
         help="append heartbeats to the commands topic (the worker alone, timed to the outcome)",
     )
     args = parser.parse_args()
+    args.layout = layout(args.devices, args.teams, args.members)
     with bench_stack() as stack:
         stack.start("worker", env={"CHORUS_PRESENCE_TTL": str(args.ttl)})
         urls = {"commands": stack.start("commands"), "queries": stack.start("queries")}
         floor = kafka_round_trips(stack.kafka, 200)
-        per_team = max(2, args.devices // args.teams)
-        teams = []
-        for _ in range(args.teams):
-            token, user_id, team_id = sign_up(urls["commands"])
-            devices = [f"d{i}" for i in range(per_team)]
-            teams.append(Team(token, user_id, team_id, devices, silenced=devices[0]))
+        console.print(f"teams: {args.layout} (accounts besides the owners seeded) ...")
+        teams = build_teams(urls["commands"], stack.database_url, stack.secret, args.layout)
         if args.direct:  # (bootstrap, topic, dsn) for DirectSpec
             dsn = make_url(stack.database_url).set(drivername="postgresql")
             dsn_text = dsn.render_as_string(hide_password=False)
