@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from auth.passwords import HASHER
 from auth.tokens import encode_token, new_identity
 from bench.harness import sign_up
+from bench.heartbeat_load import Device
 from db.engines import make_engine
 from db.tables import memberships, users
 
@@ -83,6 +84,20 @@ def online_devices(members: list[dict[str, Any]]) -> int:
 def interleave(groups: list[list[T]]) -> list[T]:
     """One of each group in turn (so that each team's heartbeats spread over the interval)."""
     return [each for row in zip_longest(*groups) for each in row if each is not None]
+
+
+def devices_of(teams: list[Team]) -> list[Device]:
+    """Every device, with its member's token, the teams taking turns."""
+    return interleave(
+        [
+            [
+                Device(t.team_id, m.user_id, m.token, d, silenced=(m.user_id, d) == t.silenced)
+                for m in t.members
+                for d in m.devices
+            ]
+            for t in teams
+        ]
+    )
 
 
 def build_teams(commands: str, database_url: str, secret: str, shape: Layout) -> list[Team]:

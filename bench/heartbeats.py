@@ -6,11 +6,12 @@ heartbeating every 10 s. Each device heartbeats with its member's token on its o
 interval, with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The owners
 sign up over HTTP; the other members' accounts are seeded in the database with minted tokens
 (bench/heartbeat_teams.py): sign-up costs two argon2 hashes and is not what this measures.
-Every device's first heartbeat (it comes online: a change) goes first, and the steady phase
-starts only once that wave has settled (every device online in each team's presence read model
-and live stream). The load runs in `--processes` client processes (bench/heartbeat_load.py).
-Figures:
-- how long the first-heard wave took to be decided and to settle;
+Every device's first heartbeat (it comes online: a change) goes first, all at once; the devices
+then beat on their phases (so no lease runs out) until that wave has settled, every device online
+in its team's presence read model and live stream (bench/heartbeat_rounds.py), and only then do
+the steady run and its counts start. The load runs in `--processes` client processes
+(bench/heartbeat_load.py). Figures:
+- how long the first-heard wave took to be answered and to settle;
 - heartbeats accepted per second beside the rate offered (devices / interval);
 - events written by heartbeats besides real changes (goal 0): a device's first heartbeat is a
   change (it comes online), every later one should write nothing;
@@ -18,8 +19,8 @@ Figures:
 - SSE frames on each team's live stream while the devices beat (goal: only the changes);
 - a silenced device (one per team, halfway through) offline within TTL + 1 s of its last
   heartbeat's answer, seen on the live stream;
-- CPU seconds per second of each process of the stack over the run (and `--profile DIR`:
-  py-spy stacks of the worker and the services).
+- CPU seconds per second of each process of the stack and of the load over the steady run
+  (and `--profile DIR`: py-spy stacks of the worker and the services).
 
     .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--members N]
         [--interval 10] [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
@@ -39,10 +40,8 @@ import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -58,95 +57,32 @@ from bench.harness import (
     kafka_round_trips,
     summary,
 )
-from bench.heartbeat_load import (
-    Device,
-    DirectSpec,
-    LoadResult,
-    LoadSpec,
-    run_direct,
-    run_load,
-)
-from bench.heartbeat_load import first_heartbeats as first_over_http
-from bench.heartbeat_teams import Layout, Team, build_teams, interleave, layout, listen, settle
+from bench.heartbeat_load import LoadResult
+from bench.heartbeat_rounds import Load, Wave, first_wave, load_of, spread
+from bench.heartbeat_teams import Layout, Team, build_teams, devices_of, layout, listen
 from bench.proc import cpu_seconds
 from schemas.clock import format_time
 from streams.decider import PRESENCE_TIMER_ACTOR
 from streams.event_log import KafkaEventLog
 
 P99_GOAL_MS = 100.0
-#: The load processes start their schedule this long after they are launched (imports).
-LOAD_START_SECONDS = 5.0
 
 
 @dataclass
 class Run:
+    wave: Wave  # the first-heard wave, before the steady run
     load: LoadResult  # the steady heartbeats of every load process, merged
-    first_ids: set[str]
-    first_errors: dict[str, int]
-    first_decided: float  # seconds from the first-heard wave's start to its last outcome
-    settled: float  # seconds from the wave's start until every device showed online
     started: float  # monotonic: the steady heartbeats' schedule starts
     beating_until: float  # monotonic: the devices stop (the run's end)
-    beating_until_wall: str  # the same, as the log's time
+    started_wall: str  # `started`, as the log's time
+    beating_until_wall: str  # `beating_until`, as the log's time
     cpu: dict[str, float]  # process -> CPU seconds over the steady run
 
 
-def devices_of(teams: list[Team]) -> list[Device]:
-    """Every device, with its member's token, one team after another in turn."""
-    return interleave(
-        [
-            [
-                Device(t.team_id, m.user_id, m.token, d, silenced=(m.user_id, d) == t.silenced)
-                for m in t.members
-                for d in m.devices
-            ]
-            for t in teams
-        ]
-    )
-
-
-def merge(results: list[LoadResult]) -> LoadResult:
-    merged = LoadResult()
-    for each in results:
-        merged.latencies += each.latencies
-        merged.accepted_ids += each.accepted_ids
-        merged.sent += each.sent
-        merged.late += each.late
-        merged.last_sent.update(each.last_sent)
-        for what, count in each.errors.items():
-            merged.errors[what] = merged.errors.get(what, 0) + count
-    return merged
-
-
-async def steady(commands: str, teams: list[Team], args: Any) -> tuple[LoadResult, float]:
-    """Every device heartbeating on its phase, spread over `args.processes` processes."""
+async def steady(load: Load, teams: list[Team], args: Any, start_at: float) -> LoadResult:
+    """Every device heartbeating on its phase for the run (the silenced ones half of it)."""
     devices = devices_of(teams)
-    phases = [args.interval * index / len(devices) for index in range(len(devices))]
-    start_at = time.monotonic() + LOAD_START_SECONDS
-    if args.direct:
-        bootstrap, topic, dsn = args.direct
-        spec = DirectSpec(bootstrap, topic, dsn, devices, start_at, args.interval, args.seconds)
-        return await asyncio.to_thread(run_direct, spec, phases), start_at
-    shares = [
-        (
-            LoadSpec(
-                commands,
-                devices[n :: args.processes],
-                start_at,
-                args.interval,
-                args.seconds,
-                max(1, args.connections // args.processes),
-            ),
-            phases[n :: args.processes],
-        )
-        for n in range(args.processes)
-    ]
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
-        results = await asyncio.gather(
-            *(loop.run_in_executor(pool, run_load, spec, share) for spec, share in shares)
-        )
-    return merge(list(results)), start_at
+    return await load.run(devices, spread(len(devices), args.interval), start_at, args.seconds)
 
 
 async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args: Any) -> Run:
@@ -155,66 +91,38 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         listeners = [asyncio.create_task(listen(session, queries, t)) for t in teams]
         for team in teams:
             await asyncio.wait_for(team.ready.wait(), 120)
-        wave = await first_wave(session, commands, queries, teams, args)
-        for team in teams:
-            team.frames.clear()
-        count = sum(t.device_count for t in teams)
-        console.print(
-            f"{count} devices heartbeating every {args.interval}s for {args.seconds}s "
-            f"from {args.processes} processes"
-        )
-        if args.direct:
-            console.print("(appended to the commands topic: the commands service is bypassed)")
-        wall = datetime.now(UTC) + timedelta(seconds=LOAD_START_SECONDS + args.seconds)
-        cpu_before = _cpu(stack)
-        profilers = _profile(stack, args)
-        load, started = await steady(commands, teams, args)
-        cpu = {name: _cpu(stack)[name] - before for name, before in cpu_before.items()}
+        with load_of(commands, args) as load:
+            wave = await first_wave(session, queries, load, teams, args)
+            console.print(
+                f"the first-heard wave settled {wave.settled:.1f}s after it began "
+                f"({wave.rounds} rounds)"
+            )
+            for team in teams:
+                team.frames.clear()
+            started = wave.next_round
+            console.print(
+                f"{sum(t.device_count for t in teams)} devices heartbeating every "
+                f"{args.interval}s for {args.seconds}s"
+                + ("" if args.direct else f" from {args.processes} processes")
+            )
+            if args.direct:
+                console.print("(appended to the commands topic: the commands service is bypassed)")
+            wall = datetime.now(UTC) + timedelta(seconds=started - time.monotonic())
+            ahead = started - time.monotonic() + args.seconds
+            cpu_before = _cpu(stack)
+            profilers = _profile(stack, args, ahead)
+            result = await steady(load, teams, args, started)
+            cpu = {name: _cpu(stack)[name] - before for name, before in cpu_before.items()}
+        if not args.direct:
+            cpu["load processes"] = result.cpu
         for profiler in profilers:
             profiler.wait()
         await asyncio.sleep(args.ttl + 3)  # the last silenced devices' expiry
         for task in listeners:
             task.cancel()
-    first_ids, first, decided, settled = wave
-    return Run(
-        load,
-        set(first_ids),
-        first.errors,
-        decided,
-        settled,
-        started,
-        started + args.seconds,
-        format_time(wall),
-        cpu,
-    )
-
-
-async def first_wave(
-    session: aiohttp.ClientSession, commands: str, queries: str, teams: list[Team], args: Any
-) -> tuple[list[str], LoadResult, float, float]:
-    """Every device's first heartbeat, then the wait until every device shows online:
-    (accepted ids, their result, seconds until decided, seconds until settled)."""
-    console.print("first heartbeats (devices come online) ...")
-    began = time.monotonic()
-    first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
-    decided = time.monotonic() - began
-    console.print(f"decided in {decided:.1f}s; waiting for every device to show online ...")
-    await settle(session, queries, teams, args.settle_timeout)
-    settled = time.monotonic() - began
-    console.print(f"the first-heard wave settled {settled:.1f}s after it began")
-    return first_ids, first, decided, settled
-
-
-async def first_heartbeats(
-    commands: str, devices: list[Device], args: Any
-) -> tuple[list[str], LoadResult]:
-    """Every device's first heartbeat, at once (over HTTP, or appended with --direct)."""
-    if not args.direct:
-        return await first_over_http(commands, devices, args.connections)
-    bootstrap, topic, dsn = args.direct
-    spec = DirectSpec(bootstrap, topic, dsn, devices, time.monotonic(), 0.0, 0.0)
-    first = await asyncio.to_thread(run_direct, spec, [0.0] * len(devices))
-    return first.accepted_ids, first
+    until = started + args.seconds
+    ending = wall + timedelta(seconds=args.seconds)
+    return Run(wave, result, started, until, format_time(wall), format_time(ending), cpu)
 
 
 def _cpu(stack: BenchStack) -> dict[str, float]:
@@ -224,26 +132,24 @@ def _cpu(stack: BenchStack) -> dict[str, float]:
         for n, child in enumerate(stack.children)
         if child.process is not None
     }
-    # This process, and its children already waited for (the load processes, once they ended;
-    # the stack's processes run on and are counted above).
-    client = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    found["this client (and its load processes)"] = sum(u.ru_utime + u.ru_stime for u in client)
+    # This process (with --direct, the load too); the load processes report their own.
+    client = resource.getrusage(resource.RUSAGE_SELF)
+    found["this client"] = client.ru_utime + client.ru_stime
     return found
 
 
-def _profile(stack: BenchStack, args: Any) -> list[subprocess.Popen[bytes]]:
+def _profile(stack: BenchStack, args: Any, seconds: float) -> list[subprocess.Popen[bytes]]:
     """py-spy over the steady run, if asked for: one file of collapsed stacks per service process
     (speedscope or flamegraph.pl draw them)."""
     if not args.profile:
         return []
     folder = Path(args.profile)
     folder.mkdir(parents=True, exist_ok=True)
-    seconds = str(int(LOAD_START_SECONDS + args.seconds))
     return [
         subprocess.Popen(
             [
                 *(str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking"),
-                *("-r", "50", "-d", seconds, "-f", "raw", "-p", str(child.process.pid)),
+                *("-r", "50", "-d", str(int(seconds)), "-f", "raw", "-p", str(child.process.pid)),
                 *("-o", str(folder / f"{child.name}-{n}.txt")),
             ],
             stdout=subprocess.DEVNULL,
@@ -270,13 +176,12 @@ def offline_after(team: Team, run: Run) -> float | None:
 def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: list[float]) -> None:
     steady_ids = set(run.load.accepted_ids)
     by_steady = [r for r in records if r["causation_id"] in steady_ids]
-    by_first = [r for r in records if r["causation_id"] in run.first_ids]
+    wave_ids = set(run.wave.result.accepted_ids)
+    by_wave = [r for r in records if r["causation_id"] in wave_ids]
+    timer = [r for r in records if r["actor"] == PRESENCE_TIMER_ACTOR]
     # While the devices beat: at the end every device stops, and goes offline as it should.
-    by_timer = [
-        r
-        for r in records
-        if r["actor"] == PRESENCE_TIMER_ACTOR and r["occurred_at"] < run.beating_until_wall
-    ]
+    by_timer = [r for r in timer if run.started_wall <= r["occurred_at"] < run.beating_until_wall]
+    by_timer_in_wave = [r for r in timer if r["occurred_at"] < run.started_wall]
     frames = sum(1 for t in teams for arrived, _ in t.frames if arrived < run.beating_until)
     expiries = [offline_after(t, run) for t in teams]
     devices = sum(t.device_count for t in teams)
@@ -300,8 +205,17 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
         f"{shape.devices} devices; load processes: {args.processes}"
     )
     console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
+    wave = run.wave
     console.print(
-        f"first heartbeats accepted: {len(run.first_ids)}/{devices}, errors: {run.first_errors}"
+        f"first-heard wave: {wave.rounds} rounds (the first all at once), heartbeats accepted: "
+        f"{len(wave.result.accepted_ids)}, errors: {wave.result.errors}; first round answered "
+        f"{wave.decided:.1f}s, every device online in the read model and on the live streams "
+        f"{wave.settled:.1f}s after its start"
+    )
+    console.print(
+        f"events by the wave's heartbeats: {len(by_wave)} (devices coming online: {devices}; "
+        f"more are devices back after an expiry); expiries by the timer meanwhile: "
+        f"{len(by_timer_in_wave)}"
     )
     console.print(
         f"steady heartbeats sent: {run.load.sent}, accepted: {len(run.load.latencies)}, "
@@ -309,11 +223,6 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
     )
     console.print(
         f"heartbeat p99 {summary(run.load.latencies)[1]:.1f} ms (goal < {P99_GOAL_MS:.0f} ms)"
-    )
-    console.print(f"events by first heartbeats (devices online): {len(by_first)}")
-    console.print(
-        f"first-heard wave: decided {run.first_decided:.1f}s, settled (every device online in "
-        f"the read model and on the live streams) {run.settled:.1f}s after its start"
     )
     console.print(
         f"events by steady heartbeats (goal 0): {len(by_steady)}; expiries by the timer: "

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from bench.heartbeat_load import Device, DirectSpec, LoadResult, schedule
-from bench.heartbeat_teams import Layout, Member, Team, layout, online_devices
-from bench.heartbeats import devices_of, merge
+from bench.heartbeat_load import Device, DirectSpec, LoadResult, merge, schedule
+from bench.heartbeat_teams import Layout, Member, Team, devices_of, layout, online_devices
 
 
 def spec(devices: list[Device], interval: float, seconds: float) -> DirectSpec:
