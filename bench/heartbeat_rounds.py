@@ -110,6 +110,10 @@ async def first_wave(
         while not settling.done():
             start = max(start + args.interval, time.monotonic())
             results.append(await load.run(devices, phases, start, args.interval))
+            last = results[-1]
+            console.print(
+                f"  round {len(results)}: {len(last.accepted_ids)} accepted, errors: {last.errors}"
+            )
     finally:
         settling.cancel()
     settled = settling.result() - began  # raises if it never settled

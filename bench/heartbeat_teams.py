@@ -23,13 +23,15 @@ import sqlalchemy as sa
 
 from auth.passwords import HASHER
 from auth.tokens import encode_token, new_identity
-from bench.harness import sign_up
+from bench.harness import console, sign_up
 from bench.heartbeat_load import Device
 from db.engines import make_engine
 from db.tables import memberships, users
 
 #: Seeded members' tokens outlive any run.
 TOKEN_TTL_SECONDS = 6 * 3600
+#: While the first-heard wave settles, how far it got is said this often.
+PROGRESS_SECONDS = 15.0
 
 T = TypeVar("T")
 
@@ -198,6 +200,8 @@ async def settle(
     deadline = time.monotonic() + timeout
     pending = {team.team_id: team for team in teams}
     in_model: dict[str, int] = {}
+    expected = sum(t.device_count for t in teams)
+    next_word = time.monotonic() + PROGRESS_SECONDS
     while True:
         for team in list(pending.values()):
             in_model[team.team_id] = await _online_in_model(session, queries, team)
@@ -206,15 +210,17 @@ async def settle(
                 del pending[team.team_id]
         if not pending:
             return
+        streamed = sum(sum(t.live.values()) for t in teams)
+        online = (
+            f"{sum(in_model.values())}/{expected} devices online in the presence read model, "
+            f"{streamed}/{expected} on the live streams "
+            f"({len(pending)}/{len(teams)} teams not there yet)"
+        )
         if time.monotonic() > deadline:
-            expected = sum(t.device_count for t in teams)
-            streamed = sum(sum(t.live.values()) for t in teams)
-            raise RuntimeError(
-                f"the first-heard wave did not settle within {timeout:.0f}s: "
-                f"{sum(in_model.values())}/{expected} devices online in the presence read model, "
-                f"{streamed}/{expected} on the live streams "
-                f"({len(pending)}/{len(teams)} teams not there yet)"
-            )
+            raise RuntimeError(f"the first-heard wave did not settle in {timeout:.0f}s: {online}")
+        if time.monotonic() > next_word:
+            console.print(f"  {online}")
+            next_word += PROGRESS_SECONDS
         await asyncio.sleep(1.0)
 
 
