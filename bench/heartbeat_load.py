@@ -60,6 +60,7 @@ class LoadResult:
     errors: dict[str, int] = field(default_factory=dict)  # what went wrong -> how often
     last_sent: dict[str, float] = field(default_factory=dict)  # silenced team -> monotonic
     late: int = 0  # heartbeats sent more than one interval behind their schedule
+    cpu: float = 0.0  # CPU seconds of the load process while it ran (run_load only)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -127,20 +128,25 @@ async def _run(spec: LoadSpec, phases: list[float]) -> LoadResult:
 
 def run_load(spec: LoadSpec, phases: list[float]) -> LoadResult:
     """Run this process's devices (each on its phase of the interval) to the end of the run."""
-    return asyncio.run(_run(spec, phases))
+    began = time.process_time()
+    result = asyncio.run(_run(spec, phases))
+    result.cpu = time.process_time() - began
+    return result
 
 
-async def first_heartbeats(
-    commands: str, devices: list[Device], connections: int
-) -> tuple[list[str], LoadResult]:
-    """Every device's first heartbeat (it comes online: a change), all at once per team."""
-    result = LoadResult()
-    async with aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(limit=connections),
-        timeout=aiohttp.ClientTimeout(total=60),
-    ) as session:
-        await asyncio.gather(*(heartbeat(session, commands, d, result) for d in devices))
-    return result.accepted_ids, result
+def merge(results: list[LoadResult]) -> LoadResult:
+    """What several load processes (or rounds) measured, as one."""
+    merged = LoadResult()
+    for each in results:
+        merged.latencies += each.latencies
+        merged.accepted_ids += each.accepted_ids
+        merged.sent += each.sent
+        merged.late += each.late
+        merged.cpu += each.cpu
+        merged.last_sent.update(each.last_sent)
+        for what, count in each.errors.items():
+            merged.errors[what] = merged.errors.get(what, 0) + count
+    return merged
 
 
 @dataclass

@@ -1,8 +1,17 @@
 """Heartbeat benchmark: N devices heartbeating every `interval` seconds against a real stack.
 
-Each team has one member whose devices all heartbeat, each on its own phase of the interval,
-with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The load runs in
-`--processes` client processes (bench/heartbeat_load.py). Figures:
+Each team has `--members` members (its owner included; by default one device each, so the
+default run is 50 teams x 200 members x 1 device), the layout of the issue: a 200-member team
+heartbeating every 10 s. Each device heartbeats with its member's token on its own phase of the
+interval, with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The owners
+sign up over HTTP; the other members' accounts are seeded in the database with minted tokens
+(bench/heartbeat_teams.py): sign-up costs two argon2 hashes and is not what this measures.
+Every device's first heartbeat (it comes online: a change) goes first, all at once; the devices
+then beat on their phases (so no lease runs out) until that wave has settled, every device online
+in its team's presence read model and live stream (bench/heartbeat_rounds.py), and only then do
+the steady run and its counts start. The load runs in `--processes` client processes
+(bench/heartbeat_load.py). Figures:
+- how long the first-heard wave took to be answered and to settle;
 - heartbeats accepted per second beside the rate offered (devices / interval);
 - events written by heartbeats besides real changes (goal 0): a device's first heartbeat is a
   change (it comes online), every later one should write nothing;
@@ -10,14 +19,16 @@ with `Prefer: wait=10`, so each answer is its outcome: the lease refreshed. The 
 - SSE frames on each team's live stream while the devices beat (goal: only the changes);
 - a silenced device (one per team, halfway through) offline within TTL + 1 s of its last
   heartbeat's answer, seen on the live stream;
-- CPU seconds per second of each process of the stack over the run (and `--profile DIR`:
-  py-spy stacks of the worker and the services).
+- CPU seconds per second of each process of the stack and of the load over the steady run
+  (and `--profile DIR`: py-spy stacks of the worker and the services).
 
-    .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--interval 10]
-        [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+    .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--members N]
+        [--interval 10] [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+        [--settle-timeout 600]
 
 With --direct the heartbeats are appended to the commands topic (as the commands service
-appends them) and timed to their outcome's NOTIFY: the worker's part of the path alone.
+appends them, the member's user id as the actor) and timed to their outcome's NOTIFY: the
+worker's part of the path alone.
 """
 
 from __future__ import annotations
@@ -29,15 +40,12 @@ import resource
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from sqlalchemy import make_url
 
 from bench.harness import (
@@ -47,130 +55,34 @@ from bench.harness import (
     bench_stack,
     console,
     kafka_round_trips,
-    sign_up,
     summary,
 )
-from bench.heartbeat_load import (
-    Device,
-    DirectSpec,
-    LoadResult,
-    LoadSpec,
-    run_direct,
-    run_load,
-)
-from bench.heartbeat_load import first_heartbeats as first_over_http
+from bench.heartbeat_load import LoadResult
+from bench.heartbeat_rounds import Load, Wave, first_wave, load_of, spread
+from bench.heartbeat_teams import Layout, Team, build_teams, devices_of, layout, listen
 from bench.proc import cpu_seconds
 from schemas.clock import format_time
 from streams.decider import PRESENCE_TIMER_ACTOR
 from streams.event_log import KafkaEventLog
 
 P99_GOAL_MS = 100.0
-#: The load processes start their schedule this long after they are launched (imports).
-LOAD_START_SECONDS = 5.0
-
-
-@dataclass
-class Team:
-    token: str
-    user_id: str
-    team_id: str
-    devices: list[str]
-    silenced: str  # the device that stops halfway
-    frames: list[tuple[float, dict[str, Any]]] = field(default_factory=list)  # after the snapshot
-    ready: asyncio.Event = field(default_factory=asyncio.Event)
-    reconnects: int = 0  # live streams refused or cut, opened again
 
 
 @dataclass
 class Run:
+    wave: Wave  # the first-heard wave, before the steady run
     load: LoadResult  # the steady heartbeats of every load process, merged
-    first_ids: set[str]
-    first_errors: dict[str, int]
     started: float  # monotonic: the steady heartbeats' schedule starts
     beating_until: float  # monotonic: the devices stop (the run's end)
-    beating_until_wall: str  # the same, as the log's time
+    started_wall: str  # `started`, as the log's time
+    beating_until_wall: str  # `beating_until`, as the log's time
     cpu: dict[str, float]  # process -> CPU seconds over the steady run
 
 
-async def listen(session: aiohttp.ClientSession, queries: str, team: Team) -> None:
-    """Note each SSE frame after the snapshot, with its arrival time; a stream refused (503 while
-    many open at once) or cut is opened again, resuming after the last frame seen."""
-    headers = {"Authorization": f"Bearer {team.token}", "Accept": "text/event-stream"}
-    url = f"{queries}/v1/teams/{team.team_id}/live"
-    last_id = ""
-    while True:
-        try:
-            resume = {"Last-Event-ID": last_id} if last_id else {}
-            async with session.get(
-                url, headers={**headers, **resume}, timeout=aiohttp.ClientTimeout()
-            ) as response:
-                response.raise_for_status()
-                kind = ""
-                async for raw in response.content:
-                    line = raw.decode().rstrip("\n")
-                    if line.startswith("event: "):
-                        kind = line[7:]
-                    elif line.startswith("id: "):
-                        last_id = line[4:]
-                    elif line.startswith("data: ") and kind == "snapshot":
-                        team.ready.set()
-                    elif line.startswith("data: "):
-                        team.frames.append((time.monotonic(), orjson.loads(line[6:])))
-        except aiohttp.ClientError:
-            team.reconnects += 1
-        await asyncio.sleep(1.0)
-
-
-def devices_of(teams: list[Team]) -> list[Device]:
-    return [
-        Device(t.team_id, t.user_id, t.token, d, silenced=d == t.silenced)
-        for t in teams
-        for d in t.devices
-    ]
-
-
-def merge(results: list[LoadResult]) -> LoadResult:
-    merged = LoadResult()
-    for each in results:
-        merged.latencies += each.latencies
-        merged.accepted_ids += each.accepted_ids
-        merged.sent += each.sent
-        merged.late += each.late
-        merged.last_sent.update(each.last_sent)
-        for what, count in each.errors.items():
-            merged.errors[what] = merged.errors.get(what, 0) + count
-    return merged
-
-
-async def steady(commands: str, teams: list[Team], args: Any) -> tuple[LoadResult, float]:
-    """Every device heartbeating on its phase, spread over `args.processes` processes."""
+async def steady(load: Load, teams: list[Team], args: Any, start_at: float) -> LoadResult:
+    """Every device heartbeating on its phase for the run (the silenced ones half of it)."""
     devices = devices_of(teams)
-    phases = [args.interval * index / len(devices) for index in range(len(devices))]
-    start_at = time.monotonic() + LOAD_START_SECONDS
-    if args.direct:
-        bootstrap, topic, dsn = args.direct
-        spec = DirectSpec(bootstrap, topic, dsn, devices, start_at, args.interval, args.seconds)
-        return await asyncio.to_thread(run_direct, spec, phases), start_at
-    shares = [
-        (
-            LoadSpec(
-                commands,
-                devices[n :: args.processes],
-                start_at,
-                args.interval,
-                args.seconds,
-                max(1, args.connections // args.processes),
-            ),
-            phases[n :: args.processes],
-        )
-        for n in range(args.processes)
-    ]
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(args.processes, mp_context=get_context("spawn")) as pool:
-        results = await asyncio.gather(
-            *(loop.run_in_executor(pool, run_load, spec, share) for spec, share in shares)
-        )
-    return merge(list(results)), start_at
+    return await load.run(devices, spread(len(devices), args.interval), start_at, args.seconds)
 
 
 async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args: Any) -> Run:
@@ -179,49 +91,38 @@ async def drive(stack: BenchStack, urls: dict[str, str], teams: list[Team], args
         listeners = [asyncio.create_task(listen(session, queries, t)) for t in teams]
         for team in teams:
             await asyncio.wait_for(team.ready.wait(), 120)
-        console.print("first heartbeats (devices come online) ...")
-        first_ids, first = await first_heartbeats(commands, devices_of(teams), args)
-        await asyncio.sleep(2.0)
-        for team in teams:
-            team.frames.clear()
-        count = sum(len(t.devices) for t in teams)
-        console.print(
-            f"{count} devices heartbeating every {args.interval}s for {args.seconds}s "
-            f"from {args.processes} processes"
-        )
-        if args.direct:
-            console.print("(appended to the commands topic: the commands service is bypassed)")
-        wall = datetime.now(UTC) + timedelta(seconds=LOAD_START_SECONDS + args.seconds)
-        cpu_before = _cpu(stack)
-        profilers = _profile(stack, args)
-        load, started = await steady(commands, teams, args)
-        cpu = {name: _cpu(stack)[name] - before for name, before in cpu_before.items()}
+        with load_of(commands, args) as load:
+            wave = await first_wave(session, queries, load, teams, args)
+            console.print(
+                f"the first-heard wave settled {wave.settled:.1f}s after it began "
+                f"({wave.rounds} rounds)"
+            )
+            for team in teams:
+                team.frames.clear()
+            started = wave.next_round
+            console.print(
+                f"{sum(t.device_count for t in teams)} devices heartbeating every "
+                f"{args.interval}s for {args.seconds}s"
+                + ("" if args.direct else f" from {args.processes} processes")
+            )
+            if args.direct:
+                console.print("(appended to the commands topic: the commands service is bypassed)")
+            wall = datetime.now(UTC) + timedelta(seconds=started - time.monotonic())
+            ahead = started - time.monotonic() + args.seconds
+            cpu_before = _cpu(stack)
+            profilers = _profile(stack, args, ahead)
+            result = await steady(load, teams, args, started)
+            cpu = {name: _cpu(stack)[name] - before for name, before in cpu_before.items()}
+        if not args.direct:
+            cpu["load processes"] = result.cpu
         for profiler in profilers:
             profiler.wait()
         await asyncio.sleep(args.ttl + 3)  # the last silenced devices' expiry
         for task in listeners:
             task.cancel()
-    return Run(
-        load,
-        set(first_ids),
-        first.errors,
-        started,
-        started + args.seconds,
-        format_time(wall),
-        cpu,
-    )
-
-
-async def first_heartbeats(
-    commands: str, devices: list[Device], args: Any
-) -> tuple[list[str], LoadResult]:
-    """Every device's first heartbeat, at once (over HTTP, or appended with --direct)."""
-    if not args.direct:
-        return await first_over_http(commands, devices, args.connections)
-    bootstrap, topic, dsn = args.direct
-    spec = DirectSpec(bootstrap, topic, dsn, devices, time.monotonic(), 0.0, 0.0)
-    first = await asyncio.to_thread(run_direct, spec, [0.0] * len(devices))
-    return first.accepted_ids, first
+    until = started + args.seconds
+    ending = wall + timedelta(seconds=args.seconds)
+    return Run(wave, result, started, until, format_time(wall), format_time(ending), cpu)
 
 
 def _cpu(stack: BenchStack) -> dict[str, float]:
@@ -231,26 +132,24 @@ def _cpu(stack: BenchStack) -> dict[str, float]:
         for n, child in enumerate(stack.children)
         if child.process is not None
     }
-    # This process, and its children already waited for (the load processes, once they ended;
-    # the stack's processes run on and are counted above).
-    client = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    found["this client (and its load processes)"] = sum(u.ru_utime + u.ru_stime for u in client)
+    # This process (with --direct, the load too); the load processes report their own.
+    client = resource.getrusage(resource.RUSAGE_SELF)
+    found["this client"] = client.ru_utime + client.ru_stime
     return found
 
 
-def _profile(stack: BenchStack, args: Any) -> list[subprocess.Popen[bytes]]:
+def _profile(stack: BenchStack, args: Any, seconds: float) -> list[subprocess.Popen[bytes]]:
     """py-spy over the steady run, if asked for: one file of collapsed stacks per service process
     (speedscope or flamegraph.pl draw them)."""
     if not args.profile:
         return []
     folder = Path(args.profile)
     folder.mkdir(parents=True, exist_ok=True)
-    seconds = str(int(LOAD_START_SECONDS + args.seconds))
     return [
         subprocess.Popen(
             [
                 *(str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking"),
-                *("-r", "50", "-d", seconds, "-f", "raw", "-p", str(child.process.pid)),
+                *("-r", "50", "-d", str(int(seconds)), "-f", "raw", "-p", str(child.process.pid)),
                 *("-o", str(folder / f"{child.name}-{n}.txt")),
             ],
             stdout=subprocess.DEVNULL,
@@ -264,9 +163,12 @@ def _profile(stack: BenchStack, args: Any) -> list[subprocess.Popen[bytes]]:
 def offline_after(team: Team, run: Run) -> float | None:
     """Seconds from the silenced device's last heartbeat to the frame showing it offline."""
     last = run.load.last_sent.get(team.team_id)
+    user_id, device_id = team.silenced
     for arrived, member in team.frames:
+        if member.get("user_id") != user_id:
+            continue
         for device in member.get("devices", []):
-            if device["device_id"] == team.silenced and device["status"] == "offline":
+            if device["device_id"] == device_id and device["status"] == "offline":
                 return None if last is None else arrived - last
     return None
 
@@ -274,16 +176,18 @@ def offline_after(team: Team, run: Run) -> float | None:
 def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: list[float]) -> None:
     steady_ids = set(run.load.accepted_ids)
     by_steady = [r for r in records if r["causation_id"] in steady_ids]
-    by_first = [r for r in records if r["causation_id"] in run.first_ids]
+    timer = [r for r in records if r["actor"] == PRESENCE_TIMER_ACTOR]
+    # Heartbeats are the only commands of the run: any other event is one's, by its time received
+    # (answered or not: a 503 after the append still has its effect).
+    beats = [r for r in records if r["actor"] != PRESENCE_TIMER_ACTOR]
+    by_wave = [r for r in beats if r["occurred_at"] < run.started_wall]
+    by_steady_time = [r for r in beats if r["occurred_at"] >= run.started_wall]
     # While the devices beat: at the end every device stops, and goes offline as it should.
-    by_timer = [
-        r
-        for r in records
-        if r["actor"] == PRESENCE_TIMER_ACTOR and r["occurred_at"] < run.beating_until_wall
-    ]
+    by_timer = [r for r in timer if run.started_wall <= r["occurred_at"] < run.beating_until_wall]
+    by_timer_in_wave = [r for r in timer if r["occurred_at"] < run.started_wall]
     frames = sum(1 for t in teams for arrived, _ in t.frames if arrived < run.beating_until)
     expiries = [offline_after(t, run) for t in teams]
-    devices = sum(len(t.devices) for t in teams)
+    devices = sum(t.device_count for t in teams)
     table = Report("heartbeats")
     table.rows.append(
         Row(
@@ -298,10 +202,23 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
         ("heartbeats accepted", len(run.load.latencies) / args.seconds, "offered", offered)
     )
     table.show()
-    console.print(f"devices: {devices} in {len(teams)} teams; load processes: {args.processes}")
-    console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
+    shape: Layout = args.layout
     console.print(
-        f"first heartbeats accepted: {len(run.first_ids)}/{devices}, errors: {run.first_errors}"
+        f"devices: {devices} = {shape.teams} teams x {shape.members} members (owner included) x "
+        f"{shape.devices} devices; load processes: {args.processes}"
+    )
+    console.print(f"live streams opened again (refused or cut): {sum(t.reconnects for t in teams)}")
+    wave = run.wave
+    console.print(
+        f"first-heard wave: {wave.rounds} rounds (the first all at once), heartbeats accepted: "
+        f"{len(wave.result.accepted_ids)}, errors: {wave.result.errors}; first round answered "
+        f"{wave.decided:.1f}s, every device online in the read model and on the live streams "
+        f"{wave.settled:.1f}s after its start"
+    )
+    console.print(
+        f"events by the wave's heartbeats: {len(by_wave)} (devices coming online: {devices}; "
+        f"more are devices back after an expiry); expiries by the timer meanwhile: "
+        f"{len(by_timer_in_wave)}"
     )
     console.print(
         f"steady heartbeats sent: {run.load.sent}, accepted: {len(run.load.latencies)}, "
@@ -310,9 +227,9 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
     console.print(
         f"heartbeat p99 {summary(run.load.latencies)[1]:.1f} ms (goal < {P99_GOAL_MS:.0f} ms)"
     )
-    console.print(f"events by first heartbeats (devices online): {len(by_first)}")
     console.print(
-        f"events by steady heartbeats (goal 0): {len(by_steady)}; expiries by the timer: "
+        f"events by steady heartbeats (goal 0): {len(by_steady_time)} (of those answered "
+        f"accepted: {len(by_steady)}); expiries by the timer: "
         f"{len(by_timer)} (goal: {len(teams)}, the silenced devices; more means heartbeats "
         "answered later than the TTL, and each such device's next heartbeat is a real change)"
     )
@@ -335,11 +252,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--teams", type=int, default=50)
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="members per team, owner included (default devices / teams: one device each)",
+    )
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--ttl", type=float, default=30.0)
     parser.add_argument("--connections", type=int, default=400)
     parser.add_argument("--processes", type=int, default=2, help="load processes")
+    parser.add_argument(
+        "--settle-timeout",
+        type=float,
+        default=600.0,
+        help="seconds the first-heard wave may take to show every device online",
+    )
     parser.add_argument("--profile", default="", help="folder for py-spy stacks")
     parser.add_argument(
         "--direct",
@@ -347,16 +276,13 @@ def main() -> None:
         help="append heartbeats to the commands topic (the worker alone, timed to the outcome)",
     )
     args = parser.parse_args()
+    args.layout = layout(args.devices, args.teams, args.members)
     with bench_stack() as stack:
         stack.start("worker", env={"CHORUS_PRESENCE_TTL": str(args.ttl)})
         urls = {"commands": stack.start("commands"), "queries": stack.start("queries")}
         floor = kafka_round_trips(stack.kafka, 200)
-        per_team = max(2, args.devices // args.teams)
-        teams = []
-        for _ in range(args.teams):
-            token, user_id, team_id = sign_up(urls["commands"])
-            devices = [f"d{i}" for i in range(per_team)]
-            teams.append(Team(token, user_id, team_id, devices, silenced=devices[0]))
+        console.print(f"teams: {args.layout} (accounts besides the owners seeded) ...")
+        teams = build_teams(urls["commands"], stack.database_url, stack.secret, args.layout)
         if args.direct:  # (bootstrap, topic, dsn) for DirectSpec
             dsn = make_url(stack.database_url).set(drivername="postgresql")
             dsn_text = dsn.render_as_string(hide_password=False)
