@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from typing import Any
 
@@ -12,11 +13,18 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engines import OUTCOMES_CHANNEL
-from db.outcomes import load_outcome
+from db.outcomes import load_outcome, load_outcomes
 
 log = logging.getLogger(__name__)
 
 CHANNEL = OUTCOMES_CHANNEL
+
+
+#: Outcomes read together at most (one query); more waiting go in the next.
+READ_BATCH = 500
+#: A waiting request reads its outcome when woken, and at least this often: a notification is
+#: lost only while the listener reconnects, and every waiter is woken once it listens again.
+RECHECK_SECONDS = 5.0
 
 
 async def load_decided(engine: AsyncEngine, command_id: str) -> Any | None:
@@ -24,11 +32,57 @@ async def load_decided(engine: AsyncEngine, command_id: str) -> Any | None:
     return None if row is None or row.status == "pending" else row
 
 
+class DecidedReads:
+    """Reads of decided outcomes by many requests at once, in as few queries as the database
+    takes: ids asked for while a query runs are read together by the next one."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._wanted: dict[str, list[asyncio.Future[Any | None]]] = {}
+        self._reading: asyncio.Task[None] | None = None
+
+    async def decided(self, command_id: str) -> Any | None:
+        """The command's outcome row if decided, None if pending or unknown."""
+        found: asyncio.Future[Any | None] = asyncio.get_running_loop().create_future()
+        self._wanted.setdefault(command_id, []).append(found)
+        if self._reading is None or self._reading.done():
+            self._reading = asyncio.create_task(self._read_all(), name="outcome-reads")
+        return await found
+
+    async def _read_all(self) -> None:
+        while self._wanted:
+            ids = list(itertools.islice(self._wanted, READ_BATCH))
+            asked = {command_id: self._wanted.pop(command_id) for command_id in ids}
+            try:
+                rows = await load_outcomes(self._engine, ids)
+            except Exception as exc:  # the database is down: each request answers for itself
+                for futures in asked.values():
+                    _settle(futures, exception=exc)
+                continue
+            for command_id, futures in asked.items():
+                row = rows.get(command_id)
+                _settle(futures, None if row is None or row.status == "pending" else row)
+
+
+def _settle(
+    futures: list[asyncio.Future[Any | None]],
+    value: Any | None = None,
+    exception: BaseException | None = None,
+) -> None:
+    for future in futures:
+        if future.done():  # its request went away
+            continue
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(value)
+
+
 class OutcomeWaiter:
     """Wakes requests that wait (`Prefer: wait=N`) when the worker records their outcome."""
 
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
-        self._engine = engine
+        self._reads = DecidedReads(engine)
         self._dsn = (
             make_url(database_url)
             .set(drivername="postgresql")
@@ -49,27 +103,42 @@ class OutcomeWaiter:
 
     async def wait(self, command_id: str, timeout: float) -> Any | None:
         """The outcome row once decided, or None if it is still pending after `timeout`."""
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(command_id, []).append(woken)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        woken = self._register(command_id)
         try:
             # Registered before the first read, so a decision landing in between still wakes us.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._listening.wait(), min(timeout, 2.0))
-            deadline = asyncio.get_running_loop().time() + timeout
             while True:
-                row = await load_decided(self._engine, command_id)
-                remaining = deadline - asyncio.get_running_loop().time()
+                row = await self._reads.decided(command_id)
+                remaining = deadline - loop.time()
                 if row is not None or remaining <= 0:
                     return row
                 with contextlib.suppress(TimeoutError):
-                    # A listener that dropped a notification is covered by re-reading each second.
-                    await asyncio.wait_for(asyncio.shield(woken), min(remaining, 1.0))
+                    await asyncio.wait_for(asyncio.shield(woken), min(remaining, RECHECK_SECONDS))
+                if woken.done():  # read again, and wait for the next wake-up after that
+                    self._unregister(command_id, woken)
+                    woken = self._register(command_id)
         finally:
-            waiters = self._waiters.get(command_id, [])
-            if woken in waiters:
-                waiters.remove(woken)
-            if not waiters:
-                self._waiters.pop(command_id, None)
+            self._unregister(command_id, woken)
+
+    def _register(self, command_id: str) -> asyncio.Future[None]:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(command_id, []).append(woken)
+        return woken
+
+    def _unregister(self, command_id: str, woken: asyncio.Future[None]) -> None:
+        waiters = self._waiters.get(command_id, [])
+        if woken in waiters:
+            waiters.remove(woken)
+        if not waiters:
+            self._waiters.pop(command_id, None)
+
+    def _wake(self, command_id: str) -> None:
+        for woken in self._waiters.get(command_id, []):
+            if not woken.done():
+                woken.set_result(None)
 
     async def _listen_forever(self) -> None:
         while True:
@@ -88,7 +157,8 @@ class OutcomeWaiter:
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
             self._listening.set()
+            # Notifications sent while not listening are lost: every waiter reads again.
+            for command_id in list(self._waiters):
+                self._wake(command_id)
             async for notice in conn.notifies():
-                for woken in self._waiters.get(notice.payload, []):
-                    if not woken.done():
-                        woken.set_result(None)
+                self._wake(notice.payload)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,3 +46,12 @@ async def load_outcome(engine: AsyncEngine, command_id: str) -> Any | None:
             sa.select(command_outcomes).where(command_outcomes.c.command_id == command_id)
         )
         return result.first()
+
+
+async def load_outcomes(engine: AsyncEngine, command_ids: Sequence[str]) -> dict[str, Any]:
+    """command_id -> stored row, for those of `command_ids` that have one (one query)."""
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            sa.select(command_outcomes).where(command_outcomes.c.command_id.in_(command_ids))
+        )
+        return {str(row.command_id): row for row in result}

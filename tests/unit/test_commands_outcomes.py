@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from commands.outcomes import OutcomeWaiter, load_decided
+from commands.outcomes import DecidedReads, OutcomeWaiter, load_decided
 from db.outcomes import outcome_body
 from tests.fakedb import ScriptedEngine, row
 
@@ -77,3 +77,24 @@ async def test_a_wait_for_an_outcome_still_pending_ends_with_none() -> None:
 
     assert await asyncio.wait_for(waiter.wait("cmd", 0.05), 2.0) is None
     assert engine.executed  # it looked before giving up
+
+
+async def test_requests_waiting_together_read_their_outcomes_in_one_query() -> None:
+    decided = [
+        row(command_id=f"cmd{n}", status="accepted", position=str(n), events=[]) for n in range(3)
+    ]
+    engine = ScriptedEngine(decided[:2])  # cmd2 has no row yet: unknown, as pending
+    reads = DecidedReads(engine.typed())
+
+    found = await asyncio.gather(*(reads.decided(f"cmd{n}") for n in range(3)))
+
+    assert found == [decided[0], decided[1], None]
+    assert len(engine.executed) == 1
+
+
+async def test_a_failed_read_fails_each_request_reading_with_it() -> None:
+    reads = DecidedReads(ScriptedEngine(OSError("database down")).typed())
+
+    found = await asyncio.gather(reads.decided("a"), reads.decided("b"), return_exceptions=True)
+
+    assert [type(each) for each in found] == [OSError, OSError]
