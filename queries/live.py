@@ -9,8 +9,6 @@ no coroutine of the connection wakes per change, only for keep-alives and its en
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -23,9 +21,9 @@ from queries.callers import LiveCallers
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import ensure_member_cached
 from queries.state import queries_state
-from queries.stream import SseWriter
+from queries.stream import SseWriter, server_send
 from schemas.positions import changes_horizon
-from schemas.sse import KEEPALIVE, encode_event
+from schemas.sse import encode_event
 from web.auth import bearer_identity, caller
 from web.paths import path_uuid
 
@@ -46,7 +44,7 @@ def _last_event_id(request: Request) -> int | None:
 
 
 class LiveStream(Response):
-    """The SSE response of one live client, from its opening until it leaves or falls behind."""
+    """The SSE response of one live client, from its opening until it leaves or is cut off."""
 
     media_type = "text/event-stream"
 
@@ -63,18 +61,15 @@ class LiveStream(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         state = queries_state(self.request)
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        writer = await _stream(
+        await _stream(
             self.request,
             state.hub,
             self.subscriber,
             self.resume,
-            state.settings.sse_keepalive_seconds,
-            send,
+            server_send(scope, send),
             receive,
             callers=(state.callers, self.identity),
         )
-        if writer:  # cut off (it fell behind): the client resumes from what it got
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _stream(
@@ -82,15 +77,12 @@ async def _stream(
     hub: ChangeHub,
     subscriber: Subscriber,
     resume: int | None,
-    keepalive: float,
     send: Send,
     receive: Receive,
     callers: tuple[LiveCallers, Identity] | None = None,
 ) -> bool:
-    """The opening, then each change (written by the hub); a comment when quiet for
-    `keepalive` seconds (proxies). True when the stream was cut off, False when the client
-    left."""
-    leaving = asyncio.ensure_future(_disconnected(receive))
+    """The opening, then each change and keep-alive (written by the hub), until the client
+    leaves or is cut off. True when it was cut off (it resumes), False when it left."""
     writer: SseWriter | None = None
     try:
         sent, opening = await _opening(request, hub, subscriber, resume)
@@ -100,30 +92,17 @@ async def _stream(
         subscriber.attach(writer)
         if callers is not None:  # a revocation of its token ends it
             callers[0].add(callers[1], subscriber.team_id, writer)
-        loop = asyncio.get_running_loop()
-        while not (writer.ended.done() or leaving.done()):
-            quiet = loop.time() - writer.last_write
-            if quiet >= keepalive:
-                writer.write(KEEPALIVE)
-                continue
-            await asyncio.wait(
-                (leaving, writer.ended),
-                timeout=keepalive - quiet,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        return writer.ended.done() and writer.ended.result() and not leaving.done()
+        # The only wait of the connection: the client leaving, or its response ended by the
+        # writer (cut off), both told by `http.disconnect`. No task watches it besides.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return writer.ended is True
     finally:
         hub.unsubscribe(subscriber)
         if callers is not None and writer is not None:
             callers[0].discard(callers[1].user_id, writer)
-        leaving.cancel()
         if writer is not None:
             await writer.close()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _opening(
@@ -135,6 +114,8 @@ async def _opening(
     kept, or beyond the team's position (another stack's), gets a fresh snapshot.
     """
     team_id = subscriber.team_id
+    if resume is not None and resume == subscriber.after:
+        return resume, []  # it has every change the hub has read; the hub sends the rest
     current = None if resume is None else await hub.position(team_id)
     if resume is not None and current is not None and changes_horizon(current) <= resume <= current:
         changes = await hub.changes_after(team_id, resume)
