@@ -41,7 +41,7 @@ class ServerSend:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            scope = {**scope, SERVER_SEND: send}
+            scope[SERVER_SEND] = send
         await self.app(scope, receive, send)
 
 
