@@ -141,7 +141,8 @@ class ChangeHub:
 
     async def subscribe(self, team_id: str) -> Subscriber:
         """Register a live client; changes committed from now on reach its queue."""
-        if team_id not in self._subscribers:
+        new_team = team_id not in self._subscribers
+        if new_team:
             start = await self.position(team_id)
             self._fetched.setdefault(team_id, start)
             self._subscribers.setdefault(team_id, set())
@@ -149,7 +150,8 @@ class ChangeHub:
             team_id, asyncio.Queue(maxsize=self.queue_limit), after=self._fetched[team_id]
         )
         self._subscribers[team_id].add(subscriber)
-        self._kick(team_id)  # anything committed between the read above and now
+        if new_team:  # anything committed between the read above and now; a team already
+            self._kick(team_id)  # followed is fetched on each notification, as it was
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:

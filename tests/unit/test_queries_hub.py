@@ -210,3 +210,19 @@ async def test_the_hub_keeps_alive_only_streams_quiet_for_half_its_period() -> N
     assert sent == {"quiet": [KEEPALIVE], "busy": []}
     assert opening.queue.empty()  # its opening is still being read: nothing to keep alive
     await hub.close()
+
+
+async def test_joining_a_team_already_followed_reads_nothing() -> None:
+    hub = InMemoryHub()
+    await hub.subscribe(TEAM)
+    await _settled(hub)
+    reads = hub.reads
+
+    joined = [await hub.subscribe(TEAM) for _ in range(100)]
+    await _settled(hub)
+    assert hub.reads == reads  # 10,000 clients connecting do not read the team 10,000 times
+
+    hub.commit(TEAM, "presence")
+    for subscriber in joined:
+        assert await _received(subscriber, 1) == [1]
+    await hub.close()
