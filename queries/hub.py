@@ -7,7 +7,8 @@ reads the new changes ONCE, encodes each once, and writes them to every client o
 one loop: to the client's stream (queries/stream.py) once its opening is sent, to its bounded
 queue before that. A client too slow to keep up overflows its queue or its stream's backlog and
 is disconnected (it resumes with Last-Event-ID), so one slow reader never grows memory or slows
-the others.
+the others. The hub also keeps every quiet stream alive (one ticker, not a timer per client) and
+lets clients share a team's snapshot read while no newer change has been read.
 """
 
 from __future__ import annotations
