@@ -26,7 +26,7 @@ import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
-from bench.proc import rss_mib
+from bench.proc import cpu_seconds, rss_mib
 from bench.sse_readers import ReaderPool
 from devstack.server import HOST, free_port
 from streams.readmodels.store import CHANNEL
@@ -113,8 +113,9 @@ def floor_fanout(readers: ReaderPool, floor: str, clients: int, samples: int) ->
 
 
 @contextmanager
-def floor_server(workdir: Path) -> Iterator[str]:
-    """The minimal SSE broadcaster (bench/sse_floor.py) under uvicorn, on a free port."""
+def floor_server(workdir: Path) -> Iterator[tuple[str, int]]:
+    """The minimal SSE broadcaster (bench/sse_floor.py) under uvicorn, on a free port: its URL
+    and process id."""
     port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "bench.sse_floor:app", "--http", "httptools"]
     argv += ["--host", HOST, "--port", str(port), "--log-level", "warning", "--no-access-log"]
@@ -131,7 +132,7 @@ def floor_server(workdir: Path) -> Iterator[str]:
                 if time.monotonic() > deadline or process.poll() is not None:
                     raise RuntimeError("the SSE floor did not start") from None
                 time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         process.wait(10)
@@ -210,7 +211,8 @@ def main() -> None:
     raise_file_limit(max(counts))
     report = Report("live queries")
     memory: dict[int, float] = {}
-    with bench_stack() as stack, floor_server(stack.workdir) as floor_url:
+    cpu: dict[int, tuple[float, float]] = {}  # clients -> (queries, floor) CPU ms per change
+    with bench_stack() as stack, floor_server(stack.workdir) as (floor_url, floor_pid):
         worker = stack.start("worker")
         commands = stack.start("commands")
         queries = stack.start("queries")
@@ -232,10 +234,16 @@ def main() -> None:
             processes = args.readers or max(1, min(4, -(-clients // PER_READER)))
             console.print(f"measuring with {clients} clients ({processes} reader processes) ...")
             with ReaderPool(processes) as readers:
+                floor_cpu = cpu_seconds(floor_pid, tree=False)
                 fanout = floor_fanout(readers, floor_url, clients, args.samples)
+                floor_cpu = cpu_seconds(floor_pid, tree=False) - floor_cpu
+                queries_cpu = cpu_seconds(queries_pid, tree=False)
                 latencies, memory[clients] = chorus_fanout(
                     readers, queries, commands, token, team_id, clients, args.samples, queries_pid
                 )
+                queries_cpu = cpu_seconds(queries_pid, tree=False) - queries_cpu
+            changes = args.samples + WARMUP
+            cpu[clients] = (queries_cpu * 1000 / changes, floor_cpu * 1000 / changes)
             (kafka_p50, kafka_p99), (fanout_p50, fanout_p99) = summary(kafka), summary(fanout)
             report.rows.append(
                 Row(
@@ -258,6 +266,11 @@ def main() -> None:
     console.print(f"projector per event (project + write + commit): {per_event:.2f} ms mean")
     for clients, mib in memory.items():
         console.print(f"queries process memory with {clients} clients: {mib:.0f} MiB RSS")
+    for clients, (queries_ms, floor_ms) in cpu.items():
+        console.print(
+            f"CPU per change with {clients} clients (opening the streams included): "
+            f"queries {queries_ms:.1f} ms, fan-out floor {floor_ms:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

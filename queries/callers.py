@@ -37,7 +37,7 @@ class LiveCallers:
         try:
             self._revocations.check(identity)
         except InvalidToken:
-            writer.end(overflowed=True)
+            writer.end()
 
     def discard(self, user_id: str, writer: SseWriter) -> None:
         streams = self._streams.get(user_id)
@@ -50,13 +50,13 @@ class LiveCallers:
         """Cut off the user's streams opened with a token signed before `not_before`."""
         for writer, (issued_at, _) in list(self._streams.get(user_id, {}).items()):
             if issued_at < not_before:
-                writer.end(overflowed=True)
+                writer.end()
 
     def membership_ended(self, team_id: str, user_id: str) -> None:
         """Cut off the user's streams of a team they are no longer a member of."""
         for writer, (_, team) in list(self._streams.get(user_id, {}).items()):
             if team == team_id:
-                writer.end(overflowed=True)
+                writer.end()
 
     def __len__(self) -> int:
         return sum(len(streams) for streams in self._streams.values())

@@ -7,7 +7,8 @@ reads the new changes ONCE, encodes each once, and writes them to every client o
 one loop: to the client's stream (queries/stream.py) once its opening is sent, to its bounded
 queue before that. A client too slow to keep up overflows its queue or its stream's backlog and
 is disconnected (it resumes with Last-Event-ID), so one slow reader never grows memory or slows
-the others.
+the others. The hub also keeps every quiet stream alive (one ticker, not a timer per client) and
+lets clients share a team's snapshot read while no newer change has been read.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,7 +31,7 @@ from db.engines import CHANGES_CHANNEL, OUTCOMES_CHANNEL
 from db.tables import rm_changes, rm_positions
 from queries.decisions import Decisions
 from queries.stream import SseWriter
-from schemas.sse import encode_event
+from schemas.sse import KEEPALIVE, encode_event
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +59,13 @@ class ChangeRow:
 _ATTACHED: asyncio.Queue[ChangeRow | None] = asyncio.Queue(maxsize=1)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Subscriber:
     team_id: str
     queue: asyncio.Queue[ChangeRow | None]
-    registered: int = 0  # the hub's mark when it was registered
+    # The hub's read position of the team when it registered: every change after it reaches
+    # this subscriber, so any snapshot at or past it is a valid opening.
+    after: int = 0
     overflowed: bool = False
     # Its stream, once the opening is written: changes go straight there, not through `queue`.
     writer: SseWriter | None = None
@@ -71,7 +75,7 @@ class Subscriber:
         while not self.queue.empty():
             change = self.queue.get_nowait()
             if change is None:
-                writer.end(overflowed=True)
+                writer.end()
                 return
             writer.changes([change])
         self.writer = writer
@@ -112,17 +116,21 @@ class ChangeHub:
     _fetching: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     _again: set[str] = field(default_factory=set)
     _moved: dict[str, asyncio.Event] = field(default_factory=dict)
-    _task: asyncio.Task[None] | None = None
-    # Marks order registrations and snapshot reads: a read may be shared only by clients
-    # registered before it started, or a change committed in between could be missed.
-    _mark: int = 0
-    _snapshots: dict[str, tuple[int, asyncio.Task[Any]]] = field(default_factory=dict)
+    # Every stream gets a comment when quiet this long (proxies close silent connections).
+    keepalive: float = 15.0
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The latest snapshot read of each team, with the hub's read position when it began: a
+    # client registered at or before that position misses nothing from it (see shared_snapshot).
+    _snapshots: dict[str, tuple[int, asyncio.Future[Any]]] = field(default_factory=dict)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._listen_forever(), name="change-hub")
+        self._tasks = [
+            asyncio.create_task(self._listen_forever(), name="change-hub"),
+            asyncio.create_task(self._keep_alive_forever(), name="change-hub-keepalive"),
+        ]
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._fetching.values()) if t is not None]
+        tasks = [*self._tasks, *self._fetching.values()]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -134,16 +142,17 @@ class ChangeHub:
 
     async def subscribe(self, team_id: str) -> Subscriber:
         """Register a live client; changes committed from now on reach its queue."""
-        if team_id not in self._subscribers:
+        new_team = team_id not in self._subscribers
+        if new_team:
             start = await self.position(team_id)
             self._fetched.setdefault(team_id, start)
             self._subscribers.setdefault(team_id, set())
-        self._mark += 1
         subscriber = Subscriber(
-            team_id, asyncio.Queue(maxsize=self.queue_limit), registered=self._mark
+            team_id, asyncio.Queue(maxsize=self.queue_limit), after=self._fetched[team_id]
         )
         self._subscribers[team_id].add(subscriber)
-        self._kick(team_id)  # anything committed between the read above and now
+        if new_team:  # anything committed between the read above and now; a team already
+            self._kick(team_id)  # followed is fetched on each notification, as it was
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -154,23 +163,43 @@ class ChangeHub:
         if not subs:
             del self._subscribers[subscriber.team_id]
             self._fetched.pop(subscriber.team_id, None)
+            self._snapshots.pop(subscriber.team_id, None)
 
     async def shared_snapshot(self, subscriber: Subscriber, read: Callable[[], Awaitable[T]]) -> T:
-        """`read()`, or the result of a read of the same team that started after `subscriber`
-        registered: a thousand clients connecting at once share a handful of reads."""
+        """`read()`, or a read of the same team begun when the hub had read no change past the
+        subscriber's `after`: such a read's position is at or past it, and the subscriber gets
+        every change after `after`, so none is missed. Ten thousand clients connecting while
+        the team changes twice a second share one read per change, not one each."""
         team_id = subscriber.team_id
         current = self._snapshots.get(team_id)
-        if current is None or current[0] < subscriber.registered:
-            self._mark += 1
-            current = (self._mark, asyncio.ensure_future(read()))
+        if current is None or current[0] < subscriber.after:
+            base = self._fetched.get(team_id, subscriber.after)
+            current = (base, asyncio.ensure_future(read()))
             self._snapshots[team_id] = current
-            current[1].add_done_callback(lambda _: self._forget_snapshot(team_id, current))
+            current[1].add_done_callback(lambda done: self._failed_snapshot(team_id, done))
         result: T = await asyncio.shield(current[1])
         return result
 
-    def _forget_snapshot(self, team_id: str, entry: tuple[int, asyncio.Task[Any]]) -> None:
-        if self._snapshots.get(team_id) is entry:
-            del self._snapshots[team_id]
+    def _failed_snapshot(self, team_id: str, done: asyncio.Future[Any]) -> None:
+        entry = self._snapshots.get(team_id)
+        failed = done.cancelled() or done.exception() is not None
+        if failed and entry is not None and entry[1] is done:
+            del self._snapshots[team_id]  # the next client reads again
+
+    def keep_alive(self) -> None:
+        """A comment to every stream quiet for half the keep-alive period or more: called every
+        half period, no stream stays quiet for a whole one."""
+        quiet_since = time.monotonic() - self.keepalive / 2
+        for subscribers in self._subscribers.values():
+            for subscriber in subscribers:
+                writer = subscriber.writer
+                if writer is not None and writer.last_write <= quiet_since:
+                    writer.write(KEEPALIVE)
+
+    async def _keep_alive_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.keepalive / 2)
+            self.keep_alive()
 
     async def position(self, team_id: str) -> int:
         async with self.engine.connect() as conn:

@@ -3,16 +3,13 @@
 The client is registered with the hub before the snapshot (or the resumed changes) is read,
 so a change committed meanwhile is both in its queue and, perhaps, in what was read; the
 stream sends each seq once by skipping whatever is not past the position already sent. Once
-the opening is written, the hub writes each change to the stream itself (queries/stream.py):
-no coroutine of the connection wakes per change, only for keep-alives and its end.
+the opening is written, the hub writes each change and keep-alive to the stream itself
+(queries/stream.py): the connection's coroutine waits in `receive()` and wakes only at its end.
 """
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -23,21 +20,44 @@ from queries.callers import LiveCallers
 from queries.hub import ChangeHub, Subscriber
 from queries.reads import ensure_member_cached
 from queries.state import queries_state
-from queries.stream import SseWriter
+from queries.stream import SseWriter, server_send
 from schemas.positions import changes_horizon
-from schemas.sse import KEEPALIVE, encode_event
+from schemas.sse import encode_event
 from web.auth import bearer_identity, caller
 from web.paths import path_uuid
 
+# The headers a Starlette Response of this media type would send, built once for every stream.
+_HEADERS = [
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+]
 
-async def live(request: Request) -> Response:
-    user_id = caller(request)
-    identity = bearer_identity(request)  # verified once already: a cache lookup
-    team_id = path_uuid(request, "team_id")
-    state = queries_state(request)
-    await ensure_member_cached(state, team_id, user_id)
-    subscriber = await state.hub.subscribe(team_id)
-    return LiveStream(request, identity, subscriber, _last_event_id(request))
+
+class Live:
+    """`GET /v1/teams/{team_id}/live`, a bare ASGI app: an endpoint function would add a
+    Request, an exception wrapper and their closures to each of 10,000 open streams. A Problem
+    raised before the response starts (401, 403, 404) is answered by the app's exception
+    middleware, as for any endpoint."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        user_id = caller(request)
+        identity = bearer_identity(request)  # verified once already: a cache lookup
+        team_id = path_uuid(request, "team_id")
+        state = queries_state(request)
+        await ensure_member_cached(state, team_id, user_id)
+        subscriber = await state.hub.subscribe(team_id)
+        await send({"type": "http.response.start", "status": 200, "headers": _HEADERS})
+        await _stream(
+            request,
+            state.hub,
+            subscriber,
+            _last_event_id(request),
+            server_send(scope, send),
+            receive,
+            callers=(state.callers, identity),
+        )
 
 
 def _last_event_id(request: Request) -> int | None:
@@ -45,52 +65,17 @@ def _last_event_id(request: Request) -> int | None:
     return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
 
 
-class LiveStream(Response):
-    """The SSE response of one live client, from its opening until it leaves or falls behind."""
-
-    media_type = "text/event-stream"
-
-    def __init__(
-        self, request: Request, identity: Identity, subscriber: Subscriber, resume: int | None
-    ) -> None:
-        # As StreamingResponse does: no body, so no Content-Length.
-        self.status_code = 200
-        self.background = None
-        self.init_headers({"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        self.request, self.subscriber, self.resume = request, subscriber, resume
-        self.identity = identity
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = queries_state(self.request)
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        writer = await _stream(
-            self.request,
-            state.hub,
-            self.subscriber,
-            self.resume,
-            state.settings.sse_keepalive_seconds,
-            send,
-            receive,
-            callers=(state.callers, self.identity),
-        )
-        if writer:  # cut off (it fell behind): the client resumes from what it got
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
 async def _stream(
     request: Request,
     hub: ChangeHub,
     subscriber: Subscriber,
     resume: int | None,
-    keepalive: float,
     send: Send,
     receive: Receive,
     callers: tuple[LiveCallers, Identity] | None = None,
 ) -> bool:
-    """The opening, then each change (written by the hub); a comment when quiet for
-    `keepalive` seconds (proxies). True when the stream was cut off, False when the client
-    left."""
-    leaving = asyncio.ensure_future(_disconnected(receive))
+    """The opening, then each change and keep-alive (written by the hub), until the client
+    leaves or is cut off. True when it was cut off (it resumes), False when it left."""
     writer: SseWriter | None = None
     try:
         sent, opening = await _opening(request, hub, subscriber, resume)
@@ -100,30 +85,17 @@ async def _stream(
         subscriber.attach(writer)
         if callers is not None:  # a revocation of its token ends it
             callers[0].add(callers[1], subscriber.team_id, writer)
-        loop = asyncio.get_running_loop()
-        while not (writer.ended.done() or leaving.done()):
-            quiet = loop.time() - writer.last_write
-            if quiet >= keepalive:
-                writer.write(KEEPALIVE)
-                continue
-            await asyncio.wait(
-                (leaving, writer.ended),
-                timeout=keepalive - quiet,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        return writer.ended.done() and writer.ended.result() and not leaving.done()
+        # The only wait of the connection: the client leaving, or its response ended by the
+        # writer (cut off), both told by `http.disconnect`. No task watches it besides.
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return writer.ended is True
     finally:
         hub.unsubscribe(subscriber)
         if callers is not None and writer is not None:
             callers[0].discard(callers[1].user_id, writer)
-        leaving.cancel()
         if writer is not None:
             await writer.close()
-
-
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
 
 
 async def _opening(
@@ -135,6 +107,8 @@ async def _opening(
     kept, or beyond the team's position (another stack's), gets a fresh snapshot.
     """
     team_id = subscriber.team_id
+    if resume is not None and resume == subscriber.after:
+        return resume, []  # it has every change the hub has read; the hub sends the rest
     current = None if resume is None else await hub.position(team_id)
     if resume is not None and current is not None and changes_horizon(current) <= resume <= current:
         changes = await hub.changes_after(team_id, resume)
@@ -153,4 +127,4 @@ async def _snapshot(request: Request, team_id: str) -> tuple[int, list[bytes]]:
     return position, [encode_event("snapshot", position, data)]
 
 
-routes = [Route("/v1/teams/{team_id}/live", live, methods=["GET"])]
+routes = [Route("/v1/teams/{team_id}/live", Live(), methods=["GET"])]

@@ -34,7 +34,9 @@ async def open_queries_state(
     """Connect to the database and start the change hub's listener; both closed on exit."""
     async with AsyncExitStack() as stack:
         engine = await stack.enter_async_context(database_engine(settings))
-        hub = ChangeHub(engine, settings.require_database())
+        hub = ChangeHub(
+            engine, settings.require_database(), keepalive=settings.sse_keepalive_seconds
+        )
         await hub.start()
         stack.push_async_callback(hub.close)
         clients = Gauge("chorus_live_clients", "Connected live-query clients", registry=registry)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.sse import ServerEvent
 from tests.live_reader import LiveReader
@@ -63,6 +65,42 @@ def test_a_quiet_stream_sends_comments_to_keep_proxies_open(
         reader.stop()
     assert reader.parser.comments >= 2
     assert [e.event for e in reader.events] == ["snapshot"]
+
+
+def _live_clients(queries: str) -> float:
+    text = httpx.get(f"{queries}/metrics", timeout=10).text
+    return next(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "chorus_live_clients"
+        for sample in family.samples
+    )
+
+
+def _until(condition: Callable[[], bool], timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()
+
+
+def test_a_client_that_goes_away_is_dropped_and_the_others_stream_on(stack: ChorusStack) -> None:
+    _, queries, alice, bob, team_id = _stack(stack)
+    readers = [LiveReader(queries, str(bob.token), team_id).start() for _ in range(3)]
+    try:
+        for reader in readers:
+            reader.wait_until(lambda events: bool(events))
+        assert _until(lambda: _live_clients(queries) == 3)
+
+        readers[0].stop()  # its connection closes: nothing is written to it, it is dropped
+        readers[1].stop()
+        assert _until(lambda: _live_clients(queries) == 1)
+        alice.post(f"/v1/teams/{team_id}/presence", {"status": "away", "device_id": "d"})
+        readers[2].wait_until(lambda events: any(e.event == "presence" for e in events))
+    finally:
+        for reader in readers:
+            reader.stop()
+    assert _until(lambda: _live_clients(queries) == 0)
 
 
 def test_reads_after_a_command_always_see_it(stack: ChorusStack) -> None:

@@ -67,7 +67,7 @@ async def test_a_stream_that_keeps_up_is_written_at_once_without_a_task() -> Non
     writer.changes([ChangeRow(3, "presence", {"n": 3})])
 
     assert connection.bodies == [b"one+two", ChangeRow(3, "presence", {"n": 3}).frame]
-    assert len(asyncio.all_tasks()) == tasks and not writer.ended.done()
+    assert len(asyncio.all_tasks()) == tasks and writer.ended is None
 
 
 async def test_a_paused_stream_gets_its_backlog_in_order_once_it_drains() -> None:
@@ -83,7 +83,7 @@ async def test_a_paused_stream_gets_its_backlog_in_order_once_it_drains() -> Non
         await asyncio.sleep(0)
 
     assert connection.bodies == [b"a", b"b", b"c"]
-    assert not writer.ended.done()
+    assert writer.ended is None
     writer.write(b"d")  # written at once again
     assert connection.bodies[-1] == b"d"
 
@@ -96,6 +96,53 @@ async def test_a_paused_stream_past_its_backlog_is_cut_off() -> None:
     for body in (b"a", b"b", b"c", b"d"):
         writer.write(body)
 
-    assert writer.ended.done() and writer.ended.result() is True  # overflowed: it resumes
+    assert writer.ended is True  # overflowed: it resumes
     await writer.close()
     assert connection.bodies == []
+
+
+class Recording:
+    """An ASGI send that records whole messages, pausable like `Connection`."""
+
+    def __init__(self) -> None:
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.messages: list[Message] = []
+
+    async def send(self, message: Message) -> None:
+        await self.writable.wait()
+        self.messages.append(message)
+
+
+async def test_a_stream_cut_off_ends_its_response_at_once_and_writes_nothing_after() -> None:
+    connection = Recording()
+    writer = SseWriter(connection.send, sent=0, backlog_limit=2)
+    writer.write(b"a")
+
+    writer.end()
+    writer.end()  # twice is harmless
+    writer.write(b"b")
+
+    assert [(m["body"], m["more_body"]) for m in connection.messages] == [
+        (b"a", True),
+        (b"", False),  # the response is complete: the server tells the app `http.disconnect`
+    ]
+
+
+async def test_a_stream_cut_off_while_blocked_ends_after_the_write_under_way() -> None:
+    connection = Recording()
+    writer = SseWriter(connection.send, sent=0, backlog_limit=5)
+    connection.writable.clear()
+    writer.write(b"a")  # blocked
+    writer.write(b"b")  # backlog, dropped by the cut
+
+    writer.end()
+    connection.writable.set()
+    while len(connection.messages) < 2:
+        await asyncio.sleep(0)
+
+    assert [(m["body"], m["more_body"]) for m in connection.messages] == [
+        (b"a", True),
+        (b"", False),
+    ]
+    await writer.close()

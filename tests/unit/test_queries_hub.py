@@ -9,9 +9,12 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
+from starlette.types import Message
 
 from queries import hub as hub_module
 from queries.hub import Subscriber
+from queries.stream import SseWriter
+from schemas.sse import KEEPALIVE
 from tests.memoryhub import InMemoryHub
 
 TEAM, OTHER = "team-a", "team-b"
@@ -137,7 +140,7 @@ async def test_reached_wakes_when_the_team_moves(monkeypatch: pytest.MonkeyPatch
     assert await asyncio.wait_for(waiting, 2.0)
 
 
-async def test_clients_registered_before_a_snapshot_read_share_it() -> None:
+async def test_clients_share_a_snapshot_read_until_the_hub_reads_a_newer_change() -> None:
     hub = InMemoryHub()
     gate = asyncio.Event()
     reads: list[str] = []
@@ -155,12 +158,71 @@ async def test_clients_registered_before_a_snapshot_read_share_it() -> None:
         asyncio.create_task(hub.shared_snapshot(s, read(f"early {n}"))) for n, s in enumerate(early)
     ]
     await asyncio.sleep(0)
-    late = await hub.subscribe(TEAM)  # registered after the read began: it could miss a change
-    own = asyncio.create_task(hub.shared_snapshot(late, read("late")))
+    # Registered after the read began, but before any newer change: the read's position is at
+    # or past all it could miss.
+    joining = await hub.subscribe(TEAM)
+    sharing.append(asyncio.create_task(hub.shared_snapshot(joining, read("joining"))))
     await asyncio.sleep(0)
     gate.set()
+    assert await asyncio.gather(*sharing) == ["early 0"] * 4
 
-    assert await asyncio.gather(*sharing) == ["early 0"] * 3
-    assert await own == "late"
+    hub.commit(TEAM, "presence")
+    await _received(joining, 1)  # the hub has read change 1
+    late = await hub.subscribe(TEAM)  # the snapshot read may be older than change 1: not shared
+    assert await hub.shared_snapshot(late, read("late")) == "late"
+    assert await hub.shared_snapshot(await hub.subscribe(TEAM), read("later")) == "late"
     assert reads == ["early 0", "late"]
+    await hub.close()
+
+
+async def test_a_failed_snapshot_read_is_not_shared_with_later_clients() -> None:
+    hub = InMemoryHub()
+
+    async def failing() -> str:
+        raise OSError("database down")
+
+    async def working() -> str:
+        return "read"
+
+    with pytest.raises(OSError):
+        await hub.shared_snapshot(await hub.subscribe(TEAM), failing)
+
+    assert await hub.shared_snapshot(await hub.subscribe(TEAM), working) == "read"
+    await hub.close()
+
+
+async def test_the_hub_keeps_alive_only_streams_quiet_for_half_its_period() -> None:
+    hub = InMemoryHub()
+    hub.keepalive = 10.0
+    quiet, busy, opening = [await hub.subscribe(TEAM) for _ in range(3)]
+    sent: dict[str, list[bytes]] = {"quiet": [], "busy": []}
+    for name, subscriber in (("quiet", quiet), ("busy", busy)):
+
+        async def send(message: Message, name: str = name) -> None:
+            sent[name].append(message["body"])
+
+        subscriber.attach(SseWriter(send, 0, 10))
+    assert quiet.writer is not None
+    quiet.writer.last_write -= 5.0
+
+    hub.keep_alive()
+
+    assert sent == {"quiet": [KEEPALIVE], "busy": []}
+    assert opening.queue.empty()  # its opening is still being read: nothing to keep alive
+    await hub.close()
+
+
+async def test_joining_a_team_already_followed_reads_nothing() -> None:
+    hub = InMemoryHub()
+    await hub.subscribe(TEAM)
+    await _settled(hub)
+    reads = hub.reads
+
+    joined = [await hub.subscribe(TEAM) for _ in range(100)]
+    await _settled(hub)
+    assert hub.reads == reads  # 10,000 clients connecting do not read the team 10,000 times
+
+    hub.commit(TEAM, "presence")
+    for subscriber in joined:
+        assert await _received(subscriber, 1) == [1]
     await hub.close()

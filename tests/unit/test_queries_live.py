@@ -39,6 +39,8 @@ class FakeClient:
 
     async def send(self, message: Message) -> None:
         self.sent.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            self.gone.set()  # as a server does: a complete response means `http.disconnect`
 
     async def receive(self) -> Message:
         await self.gone.wait()
@@ -50,12 +52,11 @@ async def _run(
     hub: ChangeHub,
     subscriber: Subscriber,
     resume: int | None,
-    keepalive: float = 5.0,
     client: FakeClient | None = None,
 ) -> tuple[bool, list[bytes]]:
     """Run a stream until it ends: (cut off, what it sent)."""
     client = client or FakeClient()
-    stream = live._stream(request, hub, subscriber, resume, keepalive, client.send, client.receive)
+    stream = live._stream(request, hub, subscriber, resume, client.send, client.receive)
     cut_off = await asyncio.wait_for(stream, 2.0)
     return cut_off, client.sent
 
@@ -167,20 +168,46 @@ async def test_a_resume_from_before_the_kept_changes_gets_a_snapshot(
     assert [e.id for e in _events(resumed)][:2] == ["1001", "1002"]
 
 
-async def test_a_quiet_stream_sends_keepalive_comments(tmp_path: Path) -> None:
-    hub, subscriber = await _team_at(3)
+async def test_quiet_streams_get_a_keepalive_comment_from_the_hub(tmp_path: Path) -> None:
+    hub, quiet = await _team_at(3)
+    busy = await hub.subscribe(TEAM)
+    hub.keepalive = 10.0
+    clients = FakeClient(), FakeClient()
+    running = [
+        asyncio.create_task(_run(_request(tmp_path), hub, s, 3, client=c))
+        for s, c in zip((quiet, busy), clients, strict=True)
+    ]
+    while quiet.writer is None or busy.writer is None:
+        await asyncio.sleep(0)
+    quiet.writer.last_write -= 5.0  # quiet for half the period
+
+    hub.keep_alive()
+
+    assert clients[0].sent == [KEEPALIVE] and clients[1].sent == []
+    for client in clients:
+        client.gone.set()
+    assert [(await task)[0] for task in running] == [False, False]  # they left
+    assert hub.clients() == 0
+
+
+async def test_a_client_resuming_from_the_hubs_position_needs_no_read(tmp_path: Path) -> None:
+    hub, subscriber = await _team_at(4)
+    while hub._fetching:  # the hub's catch-up read after the subscription
+        await asyncio.sleep(0)
+    reads = hub.reads
     client = FakeClient()
-    running = asyncio.create_task(
-        _run(_request(tmp_path), hub, subscriber, 3, keepalive=0.01, client=client)
-    )
-    while KEEPALIVE not in client.sent:
+    running = asyncio.create_task(_run(_request(tmp_path), hub, subscriber, 4, client=client))
+    while subscriber.writer is None:
+        await asyncio.sleep(0)
+    assert hub.reads == reads  # nothing read for the opening
+
+    hub.commit(TEAM, "call")
+    while not client.sent:
         await asyncio.sleep(0.01)
     client.gone.set()
 
-    cut_off, chunks = await running
-    assert not cut_off  # the client left
-    assert set(chunks) == {KEEPALIVE}
-    assert hub.clients() == 0
+    assert not (await running)[0]
+    assert [e.id for e in _events(client.sent)] == ["5"]
 
 
 async def test_changes_after_the_opening_are_written_by_the_hub_each_once(tmp_path: Path) -> None:
@@ -204,4 +231,31 @@ async def test_changes_after_the_opening_are_written_by_the_hub_each_once(tmp_pa
         ("4", "call"),
         ("5", "presence"),
     ]
+    assert hub.clients() == 0
+
+
+async def test_open_streams_wait_in_their_own_coroutine_with_no_task_besides(
+    tmp_path: Path,
+) -> None:
+    hub, first = await _team_at(2)
+    subscribers = [first, *[await hub.subscribe(TEAM) for _ in range(19)]]
+    while hub._fetching:
+        await asyncio.sleep(0)
+    before = len(asyncio.all_tasks())
+    clients = [FakeClient() for _ in subscribers]
+    request = _request(tmp_path)
+    running = [
+        asyncio.create_task(live._stream(request, hub, s, 2, c.send, c.receive))
+        for s, c in zip(subscribers, clients, strict=True)
+    ]
+    while any(s.writer is None for s in subscribers):
+        await asyncio.sleep(0)
+
+    assert len(asyncio.all_tasks()) == before + len(running)  # each stream's own, no watcher
+    clients[0].gone.set()
+    assert await asyncio.wait_for(running[0], 2) is False
+    assert hub.clients() == 19  # the client that left is out of the hub
+    for client in clients[1:]:
+        client.gone.set()
+    assert await asyncio.wait_for(asyncio.gather(*running), 2) == [False] * 20
     assert hub.clients() == 0
