@@ -62,8 +62,8 @@ from bench.heartbeat_rounds import Load, Wave, first_wave, load_of, spread
 from bench.heartbeat_teams import Layout, Team, build_teams, devices_of, layout, listen
 from bench.proc import cpu_seconds
 from schemas.clock import format_time
-from streams.decider import PRESENCE_TIMER_ACTOR
 from streams.event_log import KafkaEventLog
+from streams.presence_timer import PRESENCE_TIMER_ACTOR
 
 P99_GOAL_MS = 100.0
 

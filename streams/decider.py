@@ -39,31 +39,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from config.faults import NO_FAULTS, Faults
-from schemas.clock import format_time, parse_millis
-from schemas.commands import Command, ExpirePresence, RecordHeartbeat
+from schemas.commands import RecordHeartbeat
 from schemas.mapper import MAPPER, MalformedEnvelope
 from schemas.positions import command_position
 from streams.domain import TeamState, decide_and_seal
-from streams.domain.presence import lease_ran_out
 from streams.outcome_writer import OutcomeWriter
 from streams.outcomes import lease_outcome, outcomes_of
 from streams.ports import EventLog, OutcomeRecorder, SnapshotStore
+from streams.presence_timer import PresenceTimer, presence_timer_interval
 from streams.snapshot_writer import SNAPSHOT_EVERY_COMMANDS, SnapshotWriter
 from streams.team_states import TeamStates
 
 log = logging.getLogger(__name__)
 
-PRESENCE_TIMER_ACTOR = "system:presence-timer"
 # Fault points (config/faults.py): a crash at either leaves the command to its redelivery.
 BEFORE_EVENTS_WRITTEN = "decider.before_events_written"
 AFTER_EVENTS_ACKED = "decider.after_events_acked"  # and before the outcome is recorded
@@ -289,43 +285,8 @@ def install_decider(
         async def write_snapshots() -> None:
             writer.tick()
 
+    timer = PresenceTimer(decider.states.loaded, decider.presence_ttl)
+
     @app.timer(interval=presence_timer_interval(decider.presence_ttl))  # type: ignore[untyped-decorator]
     async def expire_presence() -> None:
-        await _expire_presence(topic, decider.states, decider.presence_ttl)
-
-
-def presence_timer_interval(presence_ttl: float) -> float:
-    """How often the presence timer looks for leases that ran out: a device goes offline at most
-    this long after its TTL (each look is a scan of the loaded devices, without I/O)."""
-    return min(0.5, max(0.25, presence_ttl / 3))
-
-
-async def _expire_presence(topic: Any, states: TeamStates, presence_ttl: float) -> None:
-    """Append a `presence.expire` command for each team with a device past its TTL."""
-    now = datetime.now(UTC)
-    now_ms = parse_millis(format_time(now))
-    ttl_ms = int(presence_ttl * 1000)
-    for teams in list(states.loaded().values()):
-        for team_id, state in list(teams.items()):
-            if not _has_expired_device(state, now_ms, ttl_ms):
-                continue
-            command = Command(
-                command_id=_timer_command_id(team_id, now_ms),
-                team_id=team_id,
-                actor=PRESENCE_TIMER_ACTOR,
-                received_at=format_time(now),
-                data=ExpirePresence(ttl_seconds=presence_ttl),
-            )
-            await topic.send(key=team_id.encode(), value=MAPPER.command_to_bytes(command))
-
-
-def _has_expired_device(state: TeamState, now_ms: int, ttl_ms: int) -> bool:
-    return any(
-        lease_ran_out(state, device, now_ms, ttl_ms)
-        for user in state.presence.values()
-        for device in user.devices.values()
-    )
-
-
-def _timer_command_id(team_id: str, now_ms: int) -> str:
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"chorus:presence-expire/{team_id}/{now_ms}"))
+        await timer.tick(topic)

@@ -17,12 +17,7 @@ from schemas.commands import (
     StartCall,
 )
 from schemas.mapper import MAPPER
-from streams.decider import (
-    AFTER_EVENTS_ACKED,
-    BEFORE_EVENTS_WRITTEN,
-    Decider,
-    presence_timer_interval,
-)
+from streams.decider import AFTER_EVENTS_ACKED, BEFORE_EVENTS_WRITTEN, Decider
 from streams.domain import fold
 from streams.domain.testing import TEAM, at_time, command
 from streams.event_log import InMemoryEventLog
@@ -229,9 +224,3 @@ async def test_a_restarted_decider_gives_online_devices_a_lease_from_when_it_loa
     )
     (expiry,) = [r for r in log.records(PARTITION) if r["causation_id"] == "t2"]
     assert expiry["data"]["status"] == "offline"
-
-
-def test_the_presence_timer_looks_twice_a_second_or_more_often_for_a_short_ttl() -> None:
-    assert presence_timer_interval(30) == 0.5
-    assert presence_timer_interval(1.2) == pytest.approx(0.4)
-    assert presence_timer_interval(0.1) == 0.25
