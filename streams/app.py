@@ -13,6 +13,7 @@ from adapters.kafka import kafka_reachable
 from config.faults import Faults
 from config.settings import Settings
 from db.engines import make_engine
+from streams.collector import watch_collections
 from streams.decider import Decider, install_decider
 from streams.event_log import KafkaEventLog
 from streams.outcomes import PostgresOutcomeRecorder
@@ -28,6 +29,7 @@ def create_worker_app(settings: Settings) -> faust.App:
     registry = CollectorRegistry()
     engine = make_engine(settings.database_url) if settings.database_url else None
     add_pages(app, bootstrap, engine, registry)
+    watch_collections(registry)
     install_decider(
         app,
         _decider(settings, bootstrap, engine),
