@@ -13,7 +13,7 @@ from adapters.kafka import kafka_reachable
 from config.faults import Faults
 from config.settings import Settings
 from db.engines import make_engine
-from streams.collector import watch_collections
+from streams.collector import SETTLE_SECONDS, settle, watch_collections
 from streams.decider import Decider, install_decider
 from streams.event_log import KafkaEventLog
 from streams.outcomes import PostgresOutcomeRecorder
@@ -30,6 +30,11 @@ def create_worker_app(settings: Settings) -> faust.App:
     engine = make_engine(settings.database_url) if settings.database_url else None
     add_pages(app, bootstrap, engine, registry)
     watch_collections(registry)
+
+    @app.timer(interval=SETTLE_SECONDS)  # type: ignore[untyped-decorator]
+    async def settle_heap() -> None:
+        settle()
+
     install_decider(
         app,
         _decider(settings, bootstrap, engine),

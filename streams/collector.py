@@ -1,7 +1,12 @@
-"""The worker's garbage collector: its pauses on /metrics, and a log line for a long one.
+"""The worker's garbage collector: its pauses on /metrics, a log line for a long one, and a
+heap frozen once a minute so that the collector's passes walk only what is new.
 
-A worker holds every loaded team's state: a full collection walks all of it while the event
-loop waits, so its pauses are part of a command's way to its decision.
+The worker's event loop waits through each collection, so its pauses are part of a command's
+way to its decision. At 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
+(about 180,000 objects: Faust's and the clients' own, and the teams' states), 100-200 ms each,
+freeing nothing. `settle` collects everything once, then freezes what survives (`gc.freeze`):
+later passes skip it, and the next `settle` unfreezes it first, so garbage among it is still
+found, once a minute instead of every few seconds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,15 @@ log = logging.getLogger(__name__)
 
 #: A pause this long is worth a log line.
 LONG_PAUSE_SECONDS = 0.1
+#: How often the whole heap is collected and frozen again.
+SETTLE_SECONDS = 60.0
+
+
+def settle() -> None:
+    """Collect every generation (frozen objects included), then freeze what survives."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def watch_collections(registry: CollectorRegistry) -> None:
