@@ -8,6 +8,7 @@ caught up. Each team's log is taken up to (not including) its first record past 
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,11 +17,20 @@ from replay.parallel import Helper, Report, split
 from replay.progress import Advance, progress
 from replay.reading import LogReader, Plan, Record, team_partition
 from schemas.envelope import record_or_none
-from schemas.event_bytes import EventBytes, shapes
+from schemas.event_bytes import EventBytes, EventKeys, decode_keys, shapes
+from schemas.events import Event
 from streams.projection import TeamView, calls_json, presence_json, record_key
-from streams.projection.fold import TeamFold
+from streams.projection.delta import MEMBER_EVENTS, PARTICIPANT_EVENTS, UNCHANGING_EVENTS
+from streams.projection.fold import LastChanges
+from streams.projection.project import event_of
 
 Warn = Callable[[str], None]
+
+_MEMBER = frozenset(event.TYPE for event in MEMBER_EVENTS)
+_PARTICIPANT = frozenset(event.TYPE for event in PARTICIPANT_EVENTS)
+_UNCHANGING = frozenset(event.TYPE for event in UNCHANGING_EVENTS)
+_DEFERRED = _MEMBER | _PARTICIPANT | _UNCHANGING
+_value_of = operator.methodcaller("value")
 
 
 def team_state(view: TeamView) -> dict[str, Any]:
@@ -52,7 +62,12 @@ class StateFold:
         self._past: set[int] = set()
         self._warn = warn
         self._bytes = EventBytes()
-        self._teams: dict[str, TeamFold] = {}
+        # type -> its current version, of the events that wait: an older one is upcast, and
+        # its keys may be another's (decoded at once); a newer one changes nothing.
+        versions = self._bytes.versions
+        self._member = {kind: versions[kind] for kind in _MEMBER}
+        self._participant = {kind: versions[kind] for kind in _PARTICIPANT}
+        self._teams: dict[str, LastChanges[bytes]] = {}
 
     @property
     def views(self) -> dict[str, TeamView]:
@@ -74,33 +89,35 @@ class StateFold:
             return
         team = self._teams.get(team_id)
         if team is None:
-            team = self._teams[team_id] = TeamFold(TeamView(team_id=team_id))
+            team = self._teams[team_id] = LastChanges(team_id, self._decode)
         team.add(record)
 
     def feed(self, messages: Sequence[Record]) -> list[int]:
         """Apply a batch from the topic; returns the partitions now past the instant.
 
-        Records are decoded from their bytes a batch at a time (`schemas.event_bytes`), and
-        the common case is taken inline: this loop runs once per record of the log.
+        Each record is first read for its place and keys only (`decode_keys`); a member's or
+        participant's event waits undecoded in its team's `LastChanges`, which decodes only
+        those no later event overwrites; the others are decoded a batch at a time
+        (`schemas.event_bytes`). This loop runs once per record of the log.
         """
-        values = [message.value() for message in messages]
-        heads, events = self._bytes.decode(values)
+        values = list(map(_value_of, messages))
+        keys = decode_keys(values)
+        now = self._decode_now(values, keys)
         teams, past, newly_past = self._teams, self._past, list[int]()
         stopped, team_key, only = self._stopped, self._team_key, self._team
-        until, stop_after = self._until, self._stop_after
-        for message, value, head, event, shaped in zip(
-            messages, values, heads, events, shapes(heads), strict=True
-        ):
+        until, stop_after, decode = self._until, self._stop_after, self._decode
+        member, participant = self._member, self._participant
+        for index, (message, value, key) in enumerate(zip(messages, values, keys, strict=True)):
             if value is None or (team_key is not None and message.key() != team_key):
                 continue
-            partition = message.partition()
-            if partition in past:
+            if past and message.partition() in past:
                 continue
-            if head is None:
+            if key is None:
                 self._feed_one(message, value, newly_past)
                 continue
-            at, team = head.occurred_at, head.team_id
+            at, team = key.occurred_at, key.team_id
             if at > stop_after:
+                partition = message.partition()
                 past.add(partition)
                 newly_past.append(partition)
                 continue
@@ -111,10 +128,45 @@ class StateFold:
                 continue
             fold = teams.get(team)
             if fold is None:
-                fold = teams[team] = TeamFold(TeamView(team_id=team))
-            if head.seq > fold.seq:  # else a copy of a record applied already
-                fold.apply(head.seq, event if shaped else None, at)
+                fold = teams[team] = LastChanges(team, decode)
+            seq = key.seq
+            if seq <= fold.seq:
+                continue  # a copy of a record applied already
+            kind, data = key.type, key.data
+            if member.get(kind) == key.version and data.user_id is not None:
+                fold.wait_member(seq, data.user_id, value, at)
+            elif participant.get(kind) == key.version and data.call_id is not None:
+                fold.wait_participant(seq, data.call_id, value, at)
+            elif kind in _UNCHANGING:
+                fold.seq = seq
+            else:  # (or a member's or participant's event of another version, or keyless)
+                fold.apply(seq, now[index] if index in now else decode([value])[0], at)
         return newly_past
+
+    def _decode_now(
+        self, values: list[bytes | None], keys: list[EventKeys | None]
+    ) -> dict[int, Event | None]:
+        """index -> event of the batch's records that `feed` applies at once (none waits)."""
+        indexes = [
+            index
+            for index, key in enumerate(keys)
+            if key is not None and key.type not in _DEFERRED  # a key has a value
+        ]
+        events = self._decode([values[index] or b"" for index in indexes])
+        return dict(zip(indexes, events, strict=True))
+
+    def _decode(self, values: list[bytes]) -> list[Event | None]:
+        """Each record's event as the plain path has it: None if it only moves the position."""
+        heads, events = self._bytes.decode(values)
+        out: list[Event | None] = []
+        for value, head, event, shaped in zip(values, heads, events, shapes(heads), strict=True):
+            if head is not None:
+                out.append(event if shaped else None)
+            else:  # never for a record `decode_keys` read (same envelope): kept for safety
+                record = record_or_none(value)
+                found = None if record is None else event_of(record)
+                out.append(None if found is None else found[0])
+        return out
 
     def _feed_one(self, message: Record, value: bytes, newly_past: list[int]) -> None:
         """One record the fast path leaves to the plain one (JSON escapes, a broken envelope)."""
