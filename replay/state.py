@@ -20,6 +20,7 @@ from schemas.envelope import record_or_none
 from schemas.event_bytes import EventBytes, EventKeys, decode_keys, shapes
 from schemas.events import Event
 from streams.projection import TeamView, calls_json, presence_json, record_key
+from streams.projection import fold as folding
 from streams.projection.delta import MEMBER_EVENTS, PARTICIPANT_EVENTS, UNCHANGING_EVENTS
 from streams.projection.fold import LastChanges
 from streams.projection.project import event_of
@@ -62,11 +63,11 @@ class StateFold:
         self._past: set[int] = set()
         self._warn = warn
         self._bytes = EventBytes()
-        # type -> its current version, of the events that wait: an older one is upcast, and
-        # its keys may be another's (decoded at once); a newer one changes nothing.
+        # type -> (a member's, not a participant's?, its current version) of the events that
+        # wait: one of an older version is upcast, and its keys may be another's (decoded at
+        # once); a newer one changes nothing.
         versions = self._bytes.versions
-        self._member = {kind: versions[kind] for kind in _MEMBER}
-        self._participant = {kind: versions[kind] for kind in _PARTICIPANT}
+        self._waits = {kind: (kind in _MEMBER, versions[kind]) for kind in _MEMBER | _PARTICIPANT}
         self._teams: dict[str, LastChanges[bytes]] = {}
 
     @property
@@ -100,31 +101,32 @@ class StateFold:
         those no later event overwrites; the others are decoded a batch at a time
         (`schemas.event_bytes`). This loop runs once per record of the log.
         """
+        if self._team_key is not None:  # one team's: the others' are never even decoded
+            messages = [message for message in messages if message.key() == self._team_key]
         values = list(map(_value_of, messages))
         keys = decode_keys(values)
         now = self._decode_now(values, keys)
         teams, past, newly_past = self._teams, self._past, list[int]()
-        stopped, team_key, only = self._stopped, self._team_key, self._team
+        stopped, only = self._stopped, self._team
         until, stop_after, decode = self._until, self._stop_after, self._decode
-        member, participant = self._member, self._participant
-        for index, (message, value, key) in enumerate(zip(messages, values, keys, strict=True)):
-            if value is None or (team_key is not None and message.key() != team_key):
-                continue
-            if past and message.partition() in past:
+        waits, member_cap, call_cap = self._waits, folding.MEMBER_WAITING, folding.CALL_WAITING
+        for index, key in enumerate(keys):
+            if past and messages[index].partition() in past:
                 continue
             if key is None:
-                self._feed_one(message, value, newly_past)
+                if (value := values[index]) is not None:
+                    self._feed_one(messages[index], value, newly_past)
                 continue
             at, team = key.occurred_at, key.team_id
-            if at > stop_after:
-                partition = message.partition()
-                past.add(partition)
-                newly_past.append(partition)
+            if at > until:  # (`stop_after` is `until` or later)
+                if at > stop_after:
+                    partition = messages[index].partition()
+                    past.add(partition)
+                    newly_past.append(partition)
+                else:
+                    stopped.add(team)
                 continue
             if team in stopped or (only is not None and team != only):
-                continue
-            if at > until:
-                stopped.add(team)
                 continue
             fold = teams.get(team)
             if fold is None:
@@ -132,15 +134,31 @@ class StateFold:
             seq = key.seq
             if seq <= fold.seq:
                 continue  # a copy of a record applied already
-            kind, data = key.type, key.data
-            if member.get(kind) == key.version and data.user_id is not None:
-                fold.wait_member(seq, data.user_id, value, at)
-            elif participant.get(kind) == key.version and data.call_id is not None:
-                fold.wait_participant(seq, data.call_id, value, at)
-            elif kind in _UNCHANGING:
+            # `LastChanges.wait_member` and `wait_participant`, inline: most records end here.
+            wait = waits.get(key.type)
+            if wait is not None and wait[1] == key.version:
                 fold.seq = seq
-            else:  # (or a member's or participant's event of another version, or keyless)
-                fold.apply(seq, now[index] if index in now else decode([value])[0], at)
+                if wait[0]:  # a member's
+                    if (user_id := key.data.user_id) is not None:
+                        waiting = fold.members_waiting.get(user_id)
+                        if waiting is None:
+                            fold.members_waiting[user_id] = [(values[index], at)]
+                        else:
+                            waiting.append((values[index], at))
+                            if len(waiting) > member_cap:
+                                fold.settle_member(user_id)
+                        continue
+                elif (call_id := key.data.call_id) is not None:
+                    if (waiting := fold.calls_waiting.get(call_id)) is not None:
+                        waiting.append((values[index], at))
+                        if len(waiting) > call_cap:
+                            fold.settle_call(call_id)
+                    continue  # (a call not active: changes nothing)
+            elif key.type in _UNCHANGING:
+                fold.seq = seq
+                continue
+            # Applied now: decoded with the batch, or here (a waiting kind without its key).
+            fold.apply(seq, now[index] if index in now else decode([values[index]])[0], at)
         return newly_past
 
     def _decode_now(
@@ -251,7 +269,7 @@ def _fold_part(
 ) -> tuple[dict[str, TeamView], list[str]]:
     """A helper process's part of a fold: its views, and the warnings it had."""
     warnings: list[str] = []
-    reader = LogReader(bootstrap, topic)
+    reader = LogReader(bootstrap, topic, check=False)
     try:
         fold = _fold(reader, bounds, plan, warnings.append, lambda read: report(read, None))
         return fold.views, warnings
