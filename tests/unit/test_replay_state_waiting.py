@@ -9,7 +9,7 @@ what waits and what applies at once decides the outcome.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from schemas.events import PresenceChanged
 from schemas.mapper import MAPPER
 from streams.projection import TeamView
 from streams.projection import fold as folding
+from streams.projection.project import event_of
 from tests.unit.test_replay_state_bytes import Msg, reference
 
 LATE = "2026-11-24T00:00:00.000Z"
@@ -53,7 +54,9 @@ def busy_log(teams: int, events: int) -> list[dict[str, Any]]:
     return [orjson.loads(value) for _, _, value in rows]
 
 
-def fold_bytes(raws: list[bytes | None], bounds: Bounds, batch: int = 97) -> dict[str, TeamView]:
+def fold_bytes(
+    raws: Sequence[bytes | None], bounds: Bounds, batch: int = 97
+) -> dict[str, TeamView]:
     messages = [Msg(raw, at, part=at % 3) for at, raw in enumerate(raws)]
     fold = StateFold(bounds, lambda _: None)
     for start in range(0, len(messages), batch):
@@ -225,3 +228,30 @@ def test_an_older_versions_keys_are_the_upcast_ones() -> None:
     raws = [orjson.dumps(record) for record in records] + crafted
     views = fold_bytes(raws, Bounds(until_ms=parse_millis(LATE)))
     assert views[presence["team_id"]].members[data["user_id"]]["status"] == "busy"
+
+
+@pytest.mark.usefixtures("waiting")
+def test_a_fold_of_records_at_hand_waits_as_the_byte_fold_does() -> None:
+    """`LastChanges` on its own: records (dicts here) wait through `wait_member` and
+    `wait_participant`, and the view is `TeamFold`'s of every record."""
+    records = busy_log(teams=1, events=400)
+    team = records[0]["team_id"]
+    decoded: list[dict[str, Any]] = []
+
+    def decode(waiting: list[dict[str, Any]]) -> list[Any]:
+        decoded.extend(waiting)
+        return [None if (found := event_of(r)) is None else found[0] for r in waiting]
+
+    lazy = folding.LastChanges(team, decode)
+    full = folding.TeamFold(TeamView(team_id=team))
+    for record in records:
+        full.add(record)
+        data = record["data"]
+        if record["type"] == "presence.changed":
+            lazy.wait_member(record["seq"], data["user_id"], record, record["occurred_at"])
+        elif record["type"] in {"call.participant_joined", "media.speaking"}:
+            lazy.wait_participant(record["seq"], data["call_id"], record, record["occurred_at"])
+        else:
+            lazy.add(record)
+    assert lazy.view() == full.view()
+    assert len(decoded) < len(records) / 2
