@@ -63,6 +63,7 @@ class StateFold:
         self._past: set[int] = set()
         self._warn = warn
         self._bytes = EventBytes()
+        self._known: dict[int, Event | None] = {}  # id(record) -> its event, in `views`
         # type -> (a member's, not a participant's?, its current version) of the events that
         # wait: one of an older version is upcast, and its keys may be another's (decoded at
         # once); a newer one changes nothing.
@@ -73,7 +74,13 @@ class StateFold:
     @property
     def views(self) -> dict[str, TeamView]:
         """team_id -> the team's view as folded so far."""
-        return {team_id: team.view() for team_id, team in self._teams.items()}
+        # What waits is decoded in one batch for every team, not a batch per member and call.
+        pending = [record for team in self._teams.values() for record in team.pending()]
+        self._known = dict(zip(map(id, pending), self._decode(pending), strict=True))
+        try:
+            return {team_id: team.view() for team_id, team in self._teams.items()}
+        finally:
+            self._known = {}
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Apply one record if it is of the wanted team(s) and before the instant."""
@@ -90,7 +97,7 @@ class StateFold:
             return
         team = self._teams.get(team_id)
         if team is None:
-            team = self._teams[team_id] = LastChanges(team_id, self._decode)
+            team = self._teams[team_id] = LastChanges(team_id, self._decode_waiting)
         team.add(record)
 
     def feed(self, messages: Sequence[Record]) -> list[int]:
@@ -130,7 +137,7 @@ class StateFold:
                 continue
             fold = teams.get(team)
             if fold is None:
-                fold = teams[team] = LastChanges(team, decode)
+                fold = teams[team] = LastChanges(team, self._decode_waiting)
             seq = key.seq
             if seq <= fold.seq:
                 continue  # a copy of a record applied already
@@ -172,6 +179,16 @@ class StateFold:
         ]
         events = self._decode([values[index] or b"" for index in indexes])
         return dict(zip(indexes, events, strict=True))
+
+    def _decode_waiting(self, values: list[bytes]) -> list[Event | None]:
+        """`_decode` for the teams' folds: from what `views` decoded already, if it did.
+
+        Those records stay referenced (by the folds) all the while, so their ids are theirs.
+        """
+        known = self._known
+        if not known or not all(id(value) in known for value in values):
+            return self._decode(values)
+        return [known[id(value)] for value in values]
 
     def _decode(self, values: list[bytes]) -> list[Event | None]:
         """Each record's event as the plain path has it: None if it only moves the position."""

@@ -127,6 +127,12 @@ class LastChanges(TeamFold, Generic[T]):
         self._settle_all()
         return super().view()
 
+    def pending(self) -> list[T]:
+        """What `view` would decode (unless some fail to): each member's last waiting record
+        and every waiting record of a call; for a caller to decode many teams' in one batch."""
+        last = [waiting[-1][0] for waiting in self.members_waiting.values()]
+        return last + [record for waiting in self.calls_waiting.values() for record, _ in waiting]
+
     def settle_member(self, user_id: str) -> None:
         """Apply the member's last waiting record that decodes; the rest change nothing."""
         waiting = self.members_waiting.pop(user_id)
