@@ -13,6 +13,7 @@ reported, so that a noisy machine slows both sides alike. Beside each rate: CPU 
 event (this process's threads and the replay's helper process; the broker's are not counted).
 
     .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
+                                     [--readers floor state ...]
 """
 
 from __future__ import annotations
@@ -215,8 +216,11 @@ def quietly(argv: list[str]) -> None:
         raise RuntimeError(f"chorus {' '.join(argv)} exited {code}")
 
 
+READERS = ("floor", "defaults", "export", "state", "rebuild")
+
+
 def measure(
-    stack: BenchStack, events: int, rounds: int
+    stack: BenchStack, events: int, rounds: int, readers: tuple[str, ...] = READERS
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
     """Events per second of each reader, per round; and its CPU microseconds per event.
 
@@ -233,6 +237,7 @@ def measure(
         "state": lambda: quietly(["replay", "state", "--at", "now"]),
         "rebuild": lambda: quietly(["rebuild"]),
     }
+    runs = {name: run for name, run in runs.items() if name in readers}
     rates: dict[str, list[float]] = {name: [] for name in runs}
     cpu: dict[str, list[float]] = {name: [] for name in runs}
     for round_ in range(1, rounds + 1):
@@ -264,6 +269,8 @@ def show(rates: dict[str, list[float]], cpu: dict[str, list[float]], events: int
         ("state", "replay state"),
         ("rebuild", "rebuild read models (PostgreSQL)"),
     ):
+        if name not in rates:
+            continue
         ratio = statistics.median(
             rate / base for rate, base in zip(rates[name], floor, strict=True)
         )
@@ -286,6 +293,13 @@ def main() -> None:
     parser.add_argument("--teams", type=int, default=2000)
     parser.add_argument("--events-per-team", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--readers",
+        nargs="+",
+        choices=READERS,
+        default=list(READERS),
+        help="which readers to run (the floor always runs: the ratios are to it)",
+    )
     args = parser.parse_args()
     with bench_stack() as stack:
         console.print(f"deciding {args.teams} teams' days ...")
@@ -294,7 +308,8 @@ def main() -> None:
         console.print(f"producing {events:,} records ({sum(len(r[2]) for r in rows) >> 20} MiB)")
         produce(stack.kafka, stack.topics.events, rows)
         del rows
-        rates, cpu = measure(stack, events, args.rounds)
+        readers = tuple(name for name in READERS if name == "floor" or name in args.readers)
+        rates, cpu = measure(stack, events, args.rounds, readers)
     show(rates, cpu, events)
 
 

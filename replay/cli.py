@@ -159,18 +159,28 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _state(args: argparse.Namespace, settings: Settings) -> int:
-    from replay.state import all_states, state_at, team_state
+    from replay.reading import collector_paused
 
     bounds = Bounds(until_ms=parse_instant("--at", args.at), team_id=args.team)
     reader = _reader(settings)
     try:
-        views = state_at(reader, bounds, say)
+        # The views, the document and its text are a million objects and no cycle: the
+        # collector would walk them all, more than once, for nothing. They are gone (reference
+        # counting) when `_write_state` returns, before it is back on.
+        with collector_paused():
+            _write_state(reader, bounds, args.team)
     finally:
         reader.close()
-    document = all_states(views) if args.team is None else team_state(views[args.team])
+    return 0
+
+
+def _write_state(reader: LogReader, bounds: Bounds, team: str | None) -> None:
+    from replay.state import all_states, state_at, team_state
+
+    views = state_at(reader, bounds, say)
+    document = all_states(views) if team is None else team_state(views[team])
     sys.stdout.buffer.write(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
     sys.stdout.flush()
-    return 0
 
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,7 @@ re-import the caller's `__main__`, which a caller without a main guard cannot ta
 
 from __future__ import annotations
 
+import gc
 import os
 import pickle
 import queue
@@ -135,6 +136,9 @@ class Helper(Generic[T]):
 
 def _main() -> None:
     """The helper process: a job on stdin, messages on stdout (nothing else may write there)."""
+    # One pass, then the process ends: its objects (a million, no cycles) are never worth a
+    # walk of the cyclic collector (`replay.reading.collector_paused`).
+    gc.disable()
     outbox = _Outbox(Connection(os.dup(sys.stdout.fileno()), readable=False))
     sys.stdout = sys.stderr
     work, bootstrap, topic, plan = pickle.load(sys.stdin.buffer)

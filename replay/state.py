@@ -8,6 +8,7 @@ caught up. Each team's log is taken up to (not including) its first record past 
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,11 +17,21 @@ from replay.parallel import Helper, Report, split
 from replay.progress import Advance, progress
 from replay.reading import LogReader, Plan, Record, team_partition
 from schemas.envelope import record_or_none
-from schemas.event_bytes import EventBytes, shapes
+from schemas.event_bytes import EventBytes, EventKeys, decode_keys, shapes
+from schemas.events import Event
 from streams.projection import TeamView, calls_json, presence_json, record_key
-from streams.projection.fold import TeamFold
+from streams.projection import fold as folding
+from streams.projection.delta import MEMBER_EVENTS, PARTICIPANT_EVENTS, UNCHANGING_EVENTS
+from streams.projection.fold import LastChanges
+from streams.projection.project import event_of
 
 Warn = Callable[[str], None]
+
+_MEMBER = frozenset(event.TYPE for event in MEMBER_EVENTS)
+_PARTICIPANT = frozenset(event.TYPE for event in PARTICIPANT_EVENTS)
+_UNCHANGING = frozenset(event.TYPE for event in UNCHANGING_EVENTS)
+_DEFERRED = _MEMBER | _PARTICIPANT | _UNCHANGING
+_value_of = operator.methodcaller("value")
 
 
 def team_state(view: TeamView) -> dict[str, Any]:
@@ -52,12 +63,24 @@ class StateFold:
         self._past: set[int] = set()
         self._warn = warn
         self._bytes = EventBytes()
-        self._teams: dict[str, TeamFold] = {}
+        self._known: dict[int, Event | None] = {}  # id(record) -> its event, in `views`
+        # type -> (a member's, not a participant's?, its current version) of the events that
+        # wait: one of an older version is upcast, and its keys may be another's (decoded at
+        # once); a newer one changes nothing.
+        versions = self._bytes.versions
+        self._waits = {kind: (kind in _MEMBER, versions[kind]) for kind in _MEMBER | _PARTICIPANT}
+        self._teams: dict[str, LastChanges[bytes]] = {}
 
     @property
     def views(self) -> dict[str, TeamView]:
         """team_id -> the team's view as folded so far."""
-        return {team_id: team.view() for team_id, team in self._teams.items()}
+        # What waits is decoded in one batch for every team, not a batch per member and call.
+        pending = [record for team in self._teams.values() for record in team.pending()]
+        self._known = dict(zip(map(id, pending), self._decode(pending), strict=True))
+        try:
+            return {team_id: team.view() for team_id, team in self._teams.items()}
+        finally:
+            self._known = {}
 
     def add(self, record: Mapping[str, Any]) -> None:
         """Apply one record if it is of the wanted team(s) and before the instant."""
@@ -74,47 +97,111 @@ class StateFold:
             return
         team = self._teams.get(team_id)
         if team is None:
-            team = self._teams[team_id] = TeamFold(TeamView(team_id=team_id))
+            team = self._teams[team_id] = LastChanges(team_id, self._decode_waiting)
         team.add(record)
 
     def feed(self, messages: Sequence[Record]) -> list[int]:
         """Apply a batch from the topic; returns the partitions now past the instant.
 
-        Records are decoded from their bytes a batch at a time (`schemas.event_bytes`), and
-        the common case is taken inline: this loop runs once per record of the log.
+        Each record is first read for its place and keys only (`decode_keys`); a member's or
+        participant's event waits undecoded in its team's `LastChanges`, which decodes only
+        those no later event overwrites; the others are decoded a batch at a time
+        (`schemas.event_bytes`). This loop runs once per record of the log.
         """
-        values = [message.value() for message in messages]
-        heads, events = self._bytes.decode(values)
+        if self._team_key is not None:  # one team's: the others' are never even decoded
+            messages = [message for message in messages if message.key() == self._team_key]
+        values = list(map(_value_of, messages))
+        keys = decode_keys(values)
+        now = self._decode_now(values, keys)
         teams, past, newly_past = self._teams, self._past, list[int]()
-        stopped, team_key, only = self._stopped, self._team_key, self._team
-        until, stop_after = self._until, self._stop_after
-        for message, value, head, event, shaped in zip(
-            messages, values, heads, events, shapes(heads), strict=True
-        ):
-            if value is None or (team_key is not None and message.key() != team_key):
+        stopped, only = self._stopped, self._team
+        until, stop_after, decode = self._until, self._stop_after, self._decode
+        waits, member_cap, call_cap = self._waits, folding.MEMBER_WAITING, folding.CALL_WAITING
+        for index, key in enumerate(keys):
+            if past and messages[index].partition() in past:
                 continue
-            partition = message.partition()
-            if partition in past:
+            if key is None:
+                if (value := values[index]) is not None:
+                    self._feed_one(messages[index], value, newly_past)
                 continue
-            if head is None:
-                self._feed_one(message, value, newly_past)
-                continue
-            at, team = head.occurred_at, head.team_id
-            if at > stop_after:
-                past.add(partition)
-                newly_past.append(partition)
+            at, team = key.occurred_at, key.team_id
+            if at > until:  # (`stop_after` is `until` or later)
+                if at > stop_after:
+                    partition = messages[index].partition()
+                    past.add(partition)
+                    newly_past.append(partition)
+                else:
+                    stopped.add(team)
                 continue
             if team in stopped or (only is not None and team != only):
                 continue
-            if at > until:
-                stopped.add(team)
-                continue
             fold = teams.get(team)
             if fold is None:
-                fold = teams[team] = TeamFold(TeamView(team_id=team))
-            if head.seq > fold.seq:  # else a copy of a record applied already
-                fold.apply(head.seq, event if shaped else None, at)
+                fold = teams[team] = LastChanges(team, self._decode_waiting)
+            seq = key.seq
+            if seq <= fold.seq:
+                continue  # a copy of a record applied already
+            # `LastChanges.wait_member` and `wait_participant`, inline: most records end here.
+            wait = waits.get(key.type)
+            if wait is not None and wait[1] == key.version:
+                fold.seq = seq
+                if wait[0]:  # a member's
+                    if (user_id := key.data.user_id) is not None:
+                        waiting = fold.members_waiting.get(user_id)
+                        if waiting is None:
+                            fold.members_waiting[user_id] = [(values[index], at)]
+                        else:
+                            waiting.append((values[index], at))
+                            if len(waiting) > member_cap:
+                                fold.settle_member(user_id)
+                        continue
+                elif (call_id := key.data.call_id) is not None:
+                    if (waiting := fold.calls_waiting.get(call_id)) is not None:
+                        waiting.append((values[index], at))
+                        if len(waiting) > call_cap:
+                            fold.settle_call(call_id)
+                    continue  # (a call not active: changes nothing)
+            elif key.type in _UNCHANGING:
+                fold.seq = seq
+                continue
+            # Applied now: decoded with the batch, or here (a waiting kind without its key).
+            fold.apply(seq, now[index] if index in now else decode([values[index]])[0], at)
         return newly_past
+
+    def _decode_now(
+        self, values: list[bytes | None], keys: list[EventKeys | None]
+    ) -> dict[int, Event | None]:
+        """index -> event of the batch's records that `feed` applies at once (none waits)."""
+        indexes = [
+            index
+            for index, key in enumerate(keys)
+            if key is not None and key.type not in _DEFERRED  # a key has a value
+        ]
+        events = self._decode([values[index] or b"" for index in indexes])
+        return dict(zip(indexes, events, strict=True))
+
+    def _decode_waiting(self, values: list[bytes]) -> list[Event | None]:
+        """`_decode` for the teams' folds: from what `views` decoded already, if it did.
+
+        Those records stay referenced (by the folds) all the while, so their ids are theirs.
+        """
+        known = self._known
+        if not known or not all(id(value) in known for value in values):
+            return self._decode(values)
+        return [known[id(value)] for value in values]
+
+    def _decode(self, values: list[bytes]) -> list[Event | None]:
+        """Each record's event as the plain path has it: None if it only moves the position."""
+        heads, events = self._bytes.decode(values)
+        out: list[Event | None] = []
+        for value, head, event, shaped in zip(values, heads, events, shapes(heads), strict=True):
+            if head is not None:
+                out.append(event if shaped else None)
+            else:  # never for a record `decode_keys` read (same envelope): kept for safety
+                record = record_or_none(value)
+                found = None if record is None else event_of(record)
+                out.append(None if found is None else found[0])
+        return out
 
     def _feed_one(self, message: Record, value: bytes, newly_past: list[int]) -> None:
         """One record the fast path leaves to the plain one (JSON escapes, a broken envelope)."""
@@ -199,7 +286,7 @@ def _fold_part(
 ) -> tuple[dict[str, TeamView], list[str]]:
     """A helper process's part of a fold: its views, and the warnings it had."""
     warnings: list[str] = []
-    reader = LogReader(bootstrap, topic)
+    reader = LogReader(bootstrap, topic, check=False)
     try:
         fold = _fold(reader, bounds, plan, warnings.append, lambda read: report(read, None))
         return fold.views, warnings

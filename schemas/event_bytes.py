@@ -12,6 +12,10 @@ checks the envelope's patterned fields. Per record it is one of:
 - None: the bytes need the slow path (`record_from_bytes`): not an envelope msgspec accepts,
   or text with JSON escapes (`\\u`), which `schemas.text.storable` may have to rewrite.
 
+`decode_keys(values)` reads less: the envelope as `EventHead` would take it, but of `data` only
+`call_id` and `user_id` (`EventKeys`), to place a record and say which entry of a read model it
+may change before deciding to decode it whole (`replay.state` decodes only the last ones).
+
 The envelope's patterned fields (`occurred_at`, `prev_hash`, `hash`) are decoded as plain
 strings and checked for a whole batch with string methods over their concatenation, falling
 back to one search per record (msgspec's own test: `re.search`) only in a batch where some
@@ -59,7 +63,32 @@ class EventHead(msgspec.Struct, gc=False):
     hash: str  # Hash: checked per batch
 
 
+class DataKeys(msgspec.Struct, gc=False):
+    """Of an event's `data`, what names the entry of a read model it changes (if it has one)."""
+
+    call_id: str | None = None
+    user_id: str | None = None
+
+
+class EventKeys(msgspec.Struct, gc=False):
+    """`EventHead` with `data` read for its keys only: accepted exactly where `EventHead` is
+    (same fields and constraints; any `data` object with string or null keys)."""
+
+    event_id: Id
+    type: str
+    version: Positive
+    team_id: Id
+    seq: Positive
+    occurred_at: str
+    actor: Id
+    causation_id: Id
+    data: DataKeys
+    prev_hash: str
+    hash: str
+
+
 _decode_head = msgspec.json.Decoder(EventHead).decode
+_decode_keys = msgspec.json.Decoder(EventKeys).decode
 _HEAD_ERRORS = (msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 _DATA_ERRORS = (msgspec.ValidationError, msgspec.DecodeError)
 _ESCAPE = b"\\u"
@@ -78,6 +107,11 @@ class EventBytes:
             for name, cls, version in mapper.events.types()
         }
 
+    @property
+    def versions(self) -> dict[str, int]:
+        """type -> the version its events are decoded at (an older one is upcast)."""
+        return {name: version for name, (version, _) in self._types.items()}
+
     def decode(
         self, values: Sequence[bytes | None]
     ) -> tuple[list[EventHead | None], list[Event | None]]:
@@ -90,7 +124,7 @@ class EventBytes:
         events: list[Event | None] = []
         types, add_head, add_event = self._types, heads.append, events.append
         for value in values:
-            if value is None or _ESCAPE in value:
+            if value is None or _escaped(value):
                 add_head(None)
                 add_event(None)
                 continue
@@ -124,6 +158,28 @@ class EventBytes:
             return self._mapper.events.from_data(head.type, head.version, data)
         except (*_DATA_ERRORS, orjson.JSONDecodeError, MapperError):
             return None
+
+
+def decode_keys(values: Sequence[bytes | None]) -> list[EventKeys | None]:
+    """Each record's `EventKeys`; None where it must be decoded whole to be placed (no head for
+    `EventBytes.decode`, or `data` not an object whose keys are strings)."""
+    keys: list[EventKeys | None] = []
+    add = keys.append
+    for value in values:
+        # `_escaped`, inline: this loop runs once per record of a replay.
+        if value is None or (b"\\" in value and _ESCAPE in value):
+            add(None)
+            continue
+        try:
+            add(_decode_keys(value))
+        except _HEAD_ERRORS:
+            add(None)
+    return keys
+
+
+def _escaped(value: bytes) -> bool:
+    """True if the JSON text holds a `\\u` escape (a one-byte search first: mostly none)."""
+    return b"\\" in value and _ESCAPE in value
 
 
 def shapes(heads: Sequence[EventHead | None]) -> list[bool]:

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 from schemas.events import (
     CallEnded,
     CallStarted,
+    CommandRejected,
     Event,
     ParticipantJoined,
     ParticipantLeft,
@@ -25,6 +26,20 @@ from schemas.events import (
 from streams.projection import calls
 
 Calls = Mapping[str, dict[str, Any]]
+
+# What a fold up to an instant may skip (`streams.projection.fold.LastChanges`), as `delta` has it:
+#: A member's whole entry, whatever it was: the member's next one overwrites it.
+MEMBER_EVENTS = (PresenceChanged,)
+#: Only the participants of an active call (of an ended or unknown one: nothing), and on no
+#: other field of the call: `call.ended` and `call.started` of that call overwrite them all.
+PARTICIPANT_EVENTS = (
+    ParticipantJoined,
+    ParticipantLeft,
+    ParticipantMuted,
+    SpeakingChanged,
+)
+#: Nothing but the position.
+UNCHANGING_EVENTS = (CommandRejected,)
 
 
 class Delta(NamedTuple):
