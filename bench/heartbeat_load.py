@@ -15,6 +15,8 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -50,6 +52,9 @@ class LoadSpec:
     interval: float
     seconds: float
     connections: int
+    # With a database to listen to (--no-wait): heartbeats are sent without `Prefer: wait`
+    # (answered 202 once appended) and timed from their send to their outcome's NOTIFY.
+    dsn: str | None = None
 
 
 @dataclass
@@ -67,11 +72,21 @@ class LoadResult:
 
 
 async def heartbeat(
-    session: aiohttp.ClientSession, commands: str, device: Device, result: LoadResult
+    session: aiohttp.ClientSession,
+    commands: str,
+    device: Device,
+    result: LoadResult,
+    sent: dict[str, float] | None = None,
 ) -> tuple[float, float] | None:
-    """One heartbeat answered once decided: (when it was sent, its latency in ms) if accepted."""
+    """One heartbeat answered once decided: (when it was sent, its latency in ms) if accepted.
+
+    Given `sent`, it is sent without waiting (202 once appended) and noted there by its command
+    id with the time it was sent; its latency is the outcome's NOTIFY's, known later.
+    """
     url = f"{commands}/v1/teams/{device.team_id}/presence/heartbeat"
-    headers = {"Authorization": f"Bearer {device.token}", "Prefer": "wait=10"}
+    headers = {"Authorization": f"Bearer {device.token}"}
+    if sent is None:
+        headers["Prefer"] = "wait=10"
     body = orjson.dumps({"device_id": device.device_id})
     for attempt in range(ATTEMPTS):
         started = time.monotonic()
@@ -89,6 +104,9 @@ async def heartbeat(
             return None
         took = (time.monotonic() - started) * 1000
         decided = orjson.loads(payload) if status in (200, 202, 409) else {}
+        if sent is not None and status == 202:
+            sent[decided["command_id"]] = started
+            return started, took
         if status != 200 or decided.get("status") != "accepted":
             result.error(f"{status} {decided.get('status', '')}".strip())
             return None
@@ -98,7 +116,12 @@ async def heartbeat(
 
 
 async def device_loop(
-    session: aiohttp.ClientSession, spec: LoadSpec, device: Device, phase: float, result: LoadResult
+    session: aiohttp.ClientSession,
+    spec: LoadSpec,
+    device: Device,
+    phase: float,
+    result: LoadResult,
+    sent: dict[str, float] | None = None,
 ) -> None:
     """Heartbeats at start_at + phase + k * interval until the run (or, if silenced, half) ends."""
     stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
@@ -107,9 +130,10 @@ async def device_loop(
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         if time.monotonic() - due > spec.interval:
             result.late += 1
-        beat = await heartbeat(session, spec.commands, device, result)
+        beat = await heartbeat(session, spec.commands, device, result, sent)
         if beat is not None:
-            result.latencies.append(beat[1])
+            if sent is None:
+                result.latencies.append(beat[1])
             if device.silenced:  # its lease runs from when it was received: just after this
                 result.last_sent[device.team_id] = beat[0]
         due += spec.interval
@@ -122,8 +146,46 @@ async def _run(spec: LoadSpec, phases: list[float]) -> LoadResult:
         connector=connector, timeout=aiohttp.ClientTimeout(total=30)
     ) as session:
         pairs = zip(spec.devices, phases, strict=True)
-        await asyncio.gather(*(device_loop(session, spec, d, p, result) for d, p in pairs))
+        if spec.dsn is None:
+            await asyncio.gather(*(device_loop(session, spec, d, p, result) for d, p in pairs))
+            return result
+        with _outcomes_heard(spec.dsn) as heard:
+            sent: dict[str, float] = {}
+            loops = (device_loop(session, spec, d, p, result, sent) for d, p in pairs)
+            await asyncio.gather(*loops)
+            # The listener hears the other load processes' outcomes too: wait for these.
+            deadline = time.monotonic() + 60
+            waiting = set(sent)
+            while waiting and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+                waiting = {command_id for command_id in waiting if command_id not in heard}
+    _timed(result, sent, heard)
     return result
+
+
+@contextmanager
+def _outcomes_heard(dsn: str) -> Iterator[dict[str, float]]:
+    """command id -> when its outcome's NOTIFY was heard, while in the block."""
+    heard: dict[str, float] = {}
+    stop, listening = threading.Event(), threading.Event()
+    listener = threading.Thread(target=_listen, args=(dsn, heard, listening, stop))
+    listener.start()
+    listening.wait(30)
+    try:
+        yield heard
+    finally:
+        stop.set()
+        listener.join()
+
+
+def _timed(result: LoadResult, sent: dict[str, float], heard: dict[str, float]) -> None:
+    """Latencies from each heartbeat's send to its outcome's NOTIFY (those heard)."""
+    for command_id, at in sent.items():
+        if command_id in heard:
+            result.accepted_ids.append(command_id)
+            result.latencies.append((heard[command_id] - at) * 1000)
+        else:
+            result.error("no outcome within 60 s of the last send")
 
 
 def run_load(spec: LoadSpec, phases: list[float]) -> LoadResult:
@@ -193,12 +255,7 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
         stop.set()
         listener.join()
     result.sent = len(sent)
-    for command_id, at in sent.items():
-        if command_id in heard:
-            result.accepted_ids.append(command_id)
-            result.latencies.append((heard[command_id] - at) * 1000)
-        else:
-            result.error("no outcome within 60 s of the last append")
+    _timed(result, sent, heard)
     return result
 
 

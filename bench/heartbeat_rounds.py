@@ -52,7 +52,13 @@ class Load:
         connections = max(1, args.connections // count)
         shares = [
             LoadSpec(
-                self.commands, devices[n::count], start_at, args.interval, seconds, connections
+                self.commands,
+                devices[n::count],
+                start_at,
+                args.interval,
+                seconds,
+                connections,
+                args.no_wait,
             )
             for n in range(count)
         ]

@@ -23,12 +23,16 @@ the steady run and its counts start. The load runs in `--processes` client proce
   (and `--profile DIR`: py-spy stacks of the worker and the services).
 
     .venv/bin/python -m bench.heartbeats [--devices 10000] [--teams 50] [--members N]
-        [--interval 10] [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR] [--direct]
+        [--interval 10] [--seconds 180] [--ttl 30] [--processes 2] [--profile DIR]
+        [--direct | --no-wait]
         [--settle-timeout 600]
 
 With --direct the heartbeats are appended to the commands topic (as the commands service
 appends them, the member's user id as the actor) and timed to their outcome's NOTIFY: the
-worker's part of the path alone.
+worker's part of the path alone. With --no-wait they go over HTTP without `Prefer: wait`
+(answered 202 once appended, as a client that does not wait for its heartbeats sends them) and
+are timed from their send to their outcome's NOTIFY: the whole path, without a request held
+open per heartbeat.
 """
 
 from __future__ import annotations
@@ -275,6 +279,12 @@ def main() -> None:
         action="store_true",
         help="append heartbeats to the commands topic (the worker alone, timed to the outcome)",
     )
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="over HTTP, heartbeats without `Prefer: wait` (202 once appended, as a client that "
+        "does not wait sends them), each timed from its send to its outcome's NOTIFY",
+    )
     args = parser.parse_args()
     args.layout = layout(args.devices, args.teams, args.members)
     with bench_stack() as stack:
@@ -283,9 +293,11 @@ def main() -> None:
         floor = kafka_round_trips(stack.kafka, 200)
         console.print(f"teams: {args.layout} (accounts besides the owners seeded) ...")
         teams = build_teams(urls["commands"], stack.database_url, stack.secret, args.layout)
+        dsn = make_url(stack.database_url).set(drivername="postgresql")
+        dsn_text = dsn.render_as_string(hide_password=False)
+        # The database a load process listens to for outcomes, or None (it waits for them).
+        args.no_wait = dsn_text if args.no_wait else None
         if args.direct:  # (bootstrap, topic, dsn) for DirectSpec
-            dsn = make_url(stack.database_url).set(drivername="postgresql")
-            dsn_text = dsn.render_as_string(hide_password=False)
             args.direct = (stack.kafka, stack.topics.commands, dsn_text)
         run = asyncio.run(drive(stack, urls, teams, args))
         log = KafkaEventLog(stack.kafka, stack.topics.events)
