@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
+from admin.operators import NewOperator, add_operator
 from db.engines import migrate
 from schemas.envelope import record_from_bytes
 from schemas.topics import Topics
@@ -21,6 +22,12 @@ from tests.stack import ChorusStack, running
 def migrated_database_url(fresh_database_url: str) -> str:
     migrate(fresh_database_url)
     return fresh_database_url
+
+
+@pytest.fixture
+def operator(migrated_database_url: str) -> NewOperator:
+    """An operator added straight to the database (its printed password and TOTP URI)."""
+    return add_operator(migrated_database_url, f"ops-{uuid.uuid4().hex[:8]}@example.com")
 
 
 @pytest.fixture

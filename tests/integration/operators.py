@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 import subprocess
 import uuid
+from pathlib import Path
 
 import httpx
 import pyotp
 
 from admin.operators import add_operator as add_operator_row
+from config.settings import Settings
 from devstack.processes import chorus_argv
+from schemas.topics import Topics
 from tests.stack import ChorusStack
 
 
@@ -70,3 +73,17 @@ def signed_in_operator(database_url: str, admin_url: str) -> tuple[httpx.Client,
     assert session.status_code == 201, session.text
     http.headers["Authorization"] = f"Bearer {session.json()['token']}"
     return http, made.operator_id
+
+
+def in_process_admin(
+    database_url: str, kafka: str, topics: Topics, data_dir: Path, secret: str, **ports: int
+) -> Settings:
+    """Settings of an admin app run in the test's process (`tests.asgi.started`)."""
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        kafka_bootstrap=kafka,
+        topics=topics,
+        secret=secret,
+        **ports,
+    )

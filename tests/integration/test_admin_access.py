@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from admin.app import create_app
 from admin.openapi import OPERATIONS
-from admin.operators import NewOperator, add_operator
+from admin.operators import NewOperator
 from auth.throttle import BLOCK_AFTER_FAILURES
 from auth.tokens import OPERATOR_SCOPE, encode_token, new_identity
 from config.settings import Settings
@@ -25,28 +25,17 @@ from db.engines import make_engine
 from db.tables import operator_signin_failures
 from schemas.topics import Topics
 from tests.asgi import started
-from tests.integration.operators import OWN_PASSWORD
+from tests.integration.operators import OWN_PASSWORD, in_process_admin
 
 SECRET = "the-admin-test-secret-of-32-bytes-or-more"
 OTHER_SECRET = "someone-elses-secret-also-32-bytes-long"
 
 
 @pytest.fixture
-def operator(migrated_database_url: str) -> NewOperator:
-    return add_operator(migrated_database_url, f"ops-{uuid.uuid4().hex[:8]}@example.com")
-
-
-@pytest.fixture
 async def admin(
     migrated_database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=migrated_database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        topics=topics,
-        secret=SECRET,
-    )
+    settings = in_process_admin(migrated_database_url, kafka_bootstrap, topics, tmp_path, SECRET)
     async with started(create_app(settings)) as client:
         yield client
 

@@ -15,20 +15,14 @@ import pytest
 import sqlalchemy as sa
 
 from admin.app import create_app
-from admin.operators import NewOperator, add_operator
-from config.settings import Settings
+from admin.operators import NewOperator
 from db.engines import make_engine
 from db.tables import memberships, teams, users
 from schemas.topics import Topics
 from tests.asgi import started
-from tests.integration.operators import OWN_PASSWORD
+from tests.integration.operators import OWN_PASSWORD, in_process_admin
 
 SECRET = "the-admin-page-test-secret-of-32-bytes-or-more"
-
-
-@pytest.fixture
-def operator(migrated_database_url: str) -> NewOperator:
-    return add_operator(migrated_database_url, f"ops-{uuid.uuid4().hex[:8]}@example.com")
 
 
 @pytest.fixture
@@ -36,17 +30,14 @@ async def page(
     migrated_database_url: str, kafka_bootstrap: str, topics: Topics, tmp_path: Path
 ) -> AsyncIterator[httpx.AsyncClient]:
     # No service to sample at port 1: the metrics page shows its panels without samples.
-    settings = Settings(
-        data_dir=tmp_path,
-        database_url=migrated_database_url,
-        kafka_bootstrap=kafka_bootstrap,
-        topics=topics,
-        secret=SECRET,
-        commands_port=1,
-        queries_port=1,
-        media_port=1,
-        worker_port=1,
-        web_port=1,
+    ports = ("commands_port", "queries_port", "media_port", "worker_port", "web_port")
+    settings = in_process_admin(
+        migrated_database_url,
+        kafka_bootstrap,
+        topics,
+        tmp_path,
+        SECRET,
+        **dict.fromkeys(ports, 1),
     )
     async with started(create_app(settings, sample_seconds=0.2)) as client:
         yield client
