@@ -8,6 +8,7 @@ before recording the batch's outcomes.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from collections import defaultdict
 from typing import Any
@@ -23,10 +24,11 @@ from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
 COMMANDS = 240
-# Every command here has events, and the worker decides them by batches (what a poll
-# delivers): on a quiet machine a batch can hold dozens of them, so the crash comes at the second
-# batch with events, which 240 commands sent 8 at a time always reach.
+# Every command here has events, and the worker decides them by batches (what a poll delivers):
+# a batch can hold dozens of them, so the crash comes at the second batch with events, which
+# `send_until_crash` reaches by sending a round only once the one before it was decided.
 CRASH_AT = 2
+ROUND = 15  # commands per round
 CRASH_BETWEEN_EVENTS_AND_OUTCOME = f"{AFTER_EVENTS_ACKED}=crash@{CRASH_AT}"
 
 
@@ -52,6 +54,43 @@ async def _send_all(base_url: str, plan: list[tuple[Client, str, dict[str, Any]]
     return acked
 
 
+def send_until_crash(
+    base_url: str,
+    plan: list[tuple[Client, str, dict[str, Any]]],
+    members: list[Client],
+    worker: subprocess.Popen[bytes],
+) -> list[str]:
+    """Send `plan` by rounds, each once the round before it was decided, until `worker` dies of
+    its planned crash (each round is a batch at least); the rest is sent with no worker running.
+    Returns the ids of the commands acknowledged."""
+    acked: list[str] = []
+    rest = plan
+    while rest and worker.poll() is None:
+        round_acked = asyncio.run(_send_all(base_url, rest[:ROUND]))
+        acked += round_acked
+        rest = rest[ROUND:]
+        _wait_decided_or_exit(members, round_acked, worker)
+    assert worker.wait(120) == CRASH_EXIT_CODE, "the worker never reached its crash"
+    return acked + asyncio.run(_send_all(base_url, rest))
+
+
+def _wait_decided_or_exit(
+    members: list[Client], acked: list[str], process: subprocess.Popen[bytes]
+) -> None:
+    """Wait until each of `acked` is decided, or the worker deciding them has exited."""
+    deadline = time.monotonic() + 120
+    pending = set(acked)
+    while pending and process.poll() is None:
+        assert time.monotonic() < deadline, f"{len(pending)} commands undecided, worker alive"
+        for command_id in list(pending):
+            for member in members:
+                answer = member.get(f"/v1/commands/{command_id}")
+                if answer.status_code == 200 and answer.json()["status"] != "pending":
+                    pending.discard(command_id)
+                    break
+        time.sleep(0.2)  # polling for the outcomes, not timing the crash
+
+
 def test_a_worker_killed_between_events_and_outcome_leaves_one_decision_per_command(
     stack: ChorusStack,
 ) -> None:
@@ -69,8 +108,7 @@ def test_a_worker_killed_between_events_and_outcome_leaves_one_decision_per_comm
         path, body = _command(index, teams[(index // 3) % 3], member)
         plan.append((member, path, body))
 
-    acked = asyncio.run(_send_all(commands, plan))
-    assert victim.process.wait(120) == CRASH_EXIT_CODE
+    acked = send_until_crash(commands, plan, members, victim.process)
 
     # As the worker died: CRASH_AT batches in the log, all but the last with their outcomes.
     in_log = {r["causation_id"] for r in read_topic(stack.kafka, stack.topics.events)}

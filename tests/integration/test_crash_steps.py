@@ -13,7 +13,6 @@ import time
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from config.faults import CRASH_EXIT_CODE
 from streams.decider import AFTER_EVENTS_ACKED, AFTER_OUTCOMES_RECORDED, BEFORE_EVENTS_WRITTEN
 from streams.snapshot_writer import AFTER_SNAPSHOT_WRITTEN
 from tests.integration.test_crash_safety import (
@@ -21,6 +20,7 @@ from tests.integration.test_crash_safety import (
     _send_all,
     _wait_all_decided,
     assert_one_decision_each,
+    send_until_crash,
 )
 from tests.stack import ChorusStack
 
@@ -28,7 +28,8 @@ COMMANDS = 150
 WARM = 45  # decided and snapshotted by a first worker, which then stops
 SNAPSHOT_EVERY = 5  # decided commands per partition between two snapshots
 # The second worker restores from those snapshots and dies the 2nd time it reaches the point:
-# deciding goes by batches (what a poll delivers), so each point is reached once per batch.
+# deciding goes by batches (what a poll delivers), so each point is reached once per batch;
+# `send_until_crash` sends a round only once the one before it was decided.
 STEPS = {
     "before the events are written": f"{BEFORE_EVENTS_WRITTEN}=crash@2",
     "after the events are acknowledged": f"{AFTER_EVENTS_ACKED}=crash@2",
@@ -62,8 +63,7 @@ def test_a_snapshotted_worker_killed_at_a_step_leaves_one_decision_per_command(
     stack.wait_worker_ready(stack.start("worker", env={**snapshots, "CHORUS_FAULTS": plan}))
     victim = stack.children[-1]
     assert victim.name == "worker" and victim.process is not None
-    acked += asyncio.run(_send_all(commands, steps[WARM:]))
-    assert victim.process.wait(120) == CRASH_EXIT_CODE
+    acked += send_until_crash(commands, steps[WARM:], members, victim.process)
 
     stack.start("worker", env=snapshots)
     outcomes = _wait_all_decided(members, acked)
