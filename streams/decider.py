@@ -1,6 +1,6 @@
 """The decider: one writer per team partition turns commands into events, race-free.
 
-Per batch of commands (what a poll delivers, up to `DECIDE_BATCH`), in this order (NOTES.md,
+Per batch of commands (gathered by `take_batches`, up to `DECIDE_BATCH`), in this order (NOTES.md,
 "Deciding without losing or doubling"):
 1. decide each command against its team's state, which is the fold of the events already in
    the log and of the batch's commands before it;
@@ -50,6 +50,7 @@ from config.faults import NO_FAULTS, Faults
 from schemas.commands import RecordHeartbeat
 from schemas.mapper import MAPPER, MalformedEnvelope
 from schemas.positions import command_position
+from streams.batching import Window, take_batches
 from streams.domain import TeamState, decide_and_seal
 from streams.outcome_writer import OutcomeWriter
 from streams.outcomes import lease_outcome, outcomes_of
@@ -64,13 +65,12 @@ log = logging.getLogger(__name__)
 BEFORE_EVENTS_WRITTEN = "decider.before_events_written"
 AFTER_EVENTS_ACKED = "decider.after_events_acked"  # and before the outcome is recorded
 AFTER_OUTCOMES_RECORDED = "decider.after_outcomes_recorded"  # before the commands are committed
-# Commands decided together at most, and how long a poll gathers commands before deciding what
-# it has. Faust's take_events fills a batch only during this window (not while the previous
-# batch is written), so it bounds both the latency batching adds and the batch size: with 5 ms,
-# 1,000 heartbeats/s fell behind (batches too small for the round trips per batch); with 20 ms,
-# they were all decided (bench/heartbeats.py --direct, 10,000 devices).
+# Commands decided together at most, and how long a batch gathers commands after its first one:
+# from 1 ms when the last batch was small (a lone command waits little) to 20 ms once batches
+# hold 20 (streams/batching.py). A fixed 5 ms window left 1,000 heartbeats/s behind (batches too
+# small for their round trips); 20 ms decided them all (bench/heartbeats.py --direct).
 DECIDE_BATCH = 500
-DECIDE_BATCH_WITHIN = 0.02
+DECIDE_WINDOW = Window(shortest=0.001, longest=0.02, full_at=20)
 # The longest wait between two attempts at a batch that failed (decide_surely).
 MAX_RETRY_DELAY = 10.0
 # A rebalance or a stop waits this long at most for the snapshots (they only shorten a fold).
@@ -249,9 +249,9 @@ def install_decider(
 
     @app.agent(topic, name="decide-commands")
     async def decide_commands(stream: Any) -> AsyncIterator[None]:
-        # Faust acks a batch's commands once the next batch is asked for: after this one's
-        # events and outcomes are written.
-        async for events in stream.take_events(DECIDE_BATCH, within=DECIDE_BATCH_WITHIN):
+        # A batch's commands are acknowledged once the next batch is asked for: after this
+        # one's events and outcomes are written.
+        async for events in take_batches(stream, DECIDE_BATCH, DECIDE_WINDOW):
             started = time.perf_counter()
             commands = [(e.message.partition, e.message.offset, e.value) for e in events]
             outcomes = await decider.decide_surely(commands)

@@ -1,6 +1,6 @@
 """The projector agent: the events topic into the PostgreSQL read models, exactly once in effect.
 
-Per poll of event records (up to `PROJECT_BATCH`), in the order of their partitions:
+Per batch of event records (gathered by `take_batches`, up to `PROJECT_BATCH`), in partition order:
 1. project each onto its team's view, kept in memory (loaded from PostgreSQL on first use);
 2. write what each team's records changed (rows, changes, the new position) in one transaction
    for the whole poll, each team's step guarded by its stored position (`store.save_many`);
@@ -33,16 +33,18 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from db.tables import quarantine
 from schemas.envelope import record_or_none
 from schemas.text import storable as storable_text
+from streams.batching import Window, take_batches
 from streams.projection import Change, TeamView, project, record_key, without_settled_calls
 from streams.readmodels.store import load_view, save, save_many, storable, table_generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 RETRY_MAX_SECONDS = 5.0
-# Records projected together at most, and how long a poll gathers them: the window is added to
-# each change's way to the live streams when records come one at a time, so it is kept short.
+# Records projected together at most, and how long a batch gathers them after its first one:
+# the window is added to each change's way to the live streams, so it is short while records
+# come one at a time and longer once batches fill (streams/batching.py).
 PROJECT_BATCH = 500
-PROJECT_BATCH_WITHIN = 0.01
+PROJECT_WINDOW = Window(shortest=0.001, longest=0.01, full_at=20)
 
 
 @dataclass
@@ -275,7 +277,7 @@ def install_projector(
     @app.agent(topic, name="project-events")
     async def project_events(stream: Any) -> AsyncIterator[None]:
         # Faust acks a poll's records once the next poll is asked for: after they are written.
-        async for events in stream.take_events(PROJECT_BATCH, within=PROJECT_BATCH_WITHIN):
+        async for events in take_batches(stream, PROJECT_BATCH, PROJECT_WINDOW):
             started = time.perf_counter()
             outcomes = await projector.apply_many([(e.message.partition, e.value) for e in events])
             took = time.perf_counter() - started
