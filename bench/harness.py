@@ -29,6 +29,7 @@ from devstack.processes import ServiceStack
 from schemas.topics import Topics
 
 console = Console(width=150)
+PARTITIONS = 12  # of each topic a benchmark's stack creates
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -106,7 +107,7 @@ def bench_stack() -> Iterator[BenchStack]:
             stack.callback(database.stop)
             database_url = database.start()
         topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}")
-        ensure_topics(kafka, topics, 12)
+        ensure_topics(kafka, topics, PARTITIONS)
         migrate(database_url)
         bench = BenchStack(
             kafka=kafka,

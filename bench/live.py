@@ -2,9 +2,10 @@
 10,000 connected clients, beside the bare Kafka produce->consume round trip plus the fan-out
 floor (bench/sse_floor.py: a minimal uvicorn SSE broadcaster, one pre-encoded frame written to
 every connection) read by the same readers in the same run; and the queries process's memory
-at each count. Before that, command sent -> read model committed (its NOTIFY received) and the
-projector's time per event. The readers are bare asyncio protocols spread over up to four
-processes (bench/sse_readers.py), so that reading costs the server's cores as little as it can.
+at each count. Before that, command sent -> read model committed (its NOTIFY received), split
+into its stages by the records' timestamps (bench/stages.py), and the projector's time per
+event. The readers are bare asyncio protocols spread over up to four processes
+(bench/sse_readers.py), so that reading costs the server's cores as little as it can.
 
     .venv/bin/python -m bench.live [--samples 100] [--clients 1,100,1000,10000] [--readers 0]
 """
@@ -25,9 +26,19 @@ import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.harness import Report, Row, bench_stack, console, kafka_round_trips, sign_up, summary
+from bench.harness import (
+    PARTITIONS,
+    Report,
+    Row,
+    bench_stack,
+    console,
+    kafka_round_trips,
+    sign_up,
+    summary,
+)
 from bench.proc import cpu_seconds, rss_mib
 from bench.sse_readers import ReaderPool
+from bench.stages import Sample, stages
 from devstack.server import HOST, free_port
 from streams.readmodels.store import CHANNEL
 
@@ -150,9 +161,9 @@ def raise_file_limit(clients: int) -> None:
 
 def committed_latencies(
     database_url: str, commands: str, token: str, team_id: str, samples: int
-) -> list[float]:
-    """Command sent -> its change committed to the read model (the projector's NOTIFY), in ms,
-    one change at a time."""
+) -> list[Sample]:
+    """Command sent -> its change committed to the read model (the projector's NOTIFY), one
+    change at a time."""
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
     timings = []
     headers = {"Authorization": f"Bearer {token}"}
@@ -163,13 +174,12 @@ def committed_latencies(
         listener.execute(f"LISTEN {CHANNEL}")
         for index in range(samples + WARMUP):
             body = {"status": ("available", "busy", "away")[index % 3], "device_id": "bench"}
-            started = time.perf_counter()
-            http.post(
-                f"/v1/teams/{team_id}/presence", json=body, headers=headers
-            ).raise_for_status()
+            sent = time.time() * 1000
+            answer = http.post(f"/v1/teams/{team_id}/presence", json=body, headers=headers)
+            answer.raise_for_status()
             _notified(listener, team_id)
             if index >= WARMUP:
-                timings.append((time.perf_counter() - started) * 1000)
+                timings.append(Sample(answer.json()["command_id"], sent, time.time() * 1000))
     return timings
 
 
@@ -224,11 +234,17 @@ def main() -> None:
         report.rows.append(
             Row(
                 "sent->read model committed (NOTIFY)",
-                *summary(committed),
+                *summary([c.notified_ms - c.sent_ms for c in committed]),
                 "bare Kafka produce->consume",
                 *summary(kafka),
             )
         )
+        topics = stack.topics
+        way = stages(stack.kafka, topics.commands, topics.events, PARTITIONS, team_id, committed)
+        for stage, spent in way.items():
+            if spent:
+                row = Row(f"  {stage}", *summary(spent), "bare Kafka", *summary(kafka))
+                report.rows.append(row)
         per_event = projector_seconds_per_event(worker) * 1000
         for clients in counts:
             processes = args.readers or max(1, min(4, -(-clients // PER_READER)))
