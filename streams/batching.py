@@ -24,9 +24,14 @@ class Window:
     longest: float
     full_at: int  # the last batch's size from which the longest window is used
 
+    def __post_init__(self) -> None:
+        if not (0 <= self.shortest <= self.longest and self.full_at > 1):
+            raise ValueError(f"not a window: {self}")
+
     def after(self, last_size: int) -> float:
-        """The window for the batch after one of `last_size` records."""
-        share = min(1.0, last_size / self.full_at)
+        """The window for the batch after one of `last_size` records: the shortest after a
+        lone record (nothing was gathered with it), growing to the longest at `full_at`."""
+        share = min(1.0, max(0, last_size - 1) / (self.full_at - 1))
         return self.shortest + (self.longest - self.shortest) * share
 
 

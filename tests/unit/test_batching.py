@@ -13,10 +13,11 @@ from streams.batching import Window, take_batches
 
 
 def test_the_window_grows_with_the_last_batch_up_to_the_longest() -> None:
-    window = Window(shortest=0.001, longest=0.021, full_at=20)
+    window = Window(shortest=0.001, longest=0.021, full_at=21)
     assert window.after(0) == pytest.approx(0.001)
-    assert window.after(10) == pytest.approx(0.011)
-    assert window.after(20) == pytest.approx(0.021)
+    assert window.after(1) == pytest.approx(0.001)  # a lone record: nothing to wait for
+    assert window.after(11) == pytest.approx(0.011)
+    assert window.after(21) == pytest.approx(0.021)
     assert window.after(500) == pytest.approx(0.021)
 
 
