@@ -3,10 +3,10 @@
 Per batch of event records (gathered by `take_batches`, up to `PROJECT_BATCH`), in partition order:
 1. project each onto its team's view, kept in memory (loaded from PostgreSQL on first use);
 2. write what each team's records changed (rows, changes, the new position) in one transaction
-   for the whole poll, each team's step guarded by its stored position (`store.save_many`);
-   (an event whose changes the tables refuse is quarantined: that poll goes record by record,
+   for the whole batch, each team's step guarded by its stored position (`store.save_many`);
+   (an event whose changes the tables refuse is quarantined: that batch goes record by record,
    the position moves and the record is kept in the `quarantine` table, in one transaction);
-3. let Faust commit the offsets, which it does only after the agent took the next poll, so
+3. let Faust commit the offsets, which it does only after the agent asked for the next batch, so
    always after the write committed.
 A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
 that finds another position (another worker wrote during a rebalance) or other tables (`chorus
@@ -49,13 +49,13 @@ PROJECT_WINDOW = Window(shortest=0.001, longest=0.01, full_at=20)
 
 @dataclass
 class _Step:
-    """A team's records of one poll, projected: from `before` (as stored) to `after`."""
+    """A team's records of one batch, projected: from `before` (as stored) to `after`."""
 
     partition: int
     before: TeamView
     after: TeamView
     changes: list[Change] = field(default_factory=list)
-    indexes: list[int] = field(default_factory=list)  # of the records applied, in the poll
+    indexes: list[int] = field(default_factory=list)  # of the records applied, in the batch
 
 
 class Projector:
@@ -100,9 +100,9 @@ class Projector:
         """Project `(partition, raw)` records in log order; what became of each.
 
         Each team's records make one step, and every team's step is written in one transaction
-        (`save_many`): a poll's worth of events costs one commit, not one each. A team whose
+        (`save_many`): a batch.s worth of events costs one commit, not one each. A team whose
         step the guard refuses goes on record by record (`apply`, which reloads its view), and
-        so does the whole poll when the tables refuse something in it (`apply` sets aside only
+        so does the whole batch when the tables refuse something in it (`apply` sets aside only
         the record refused): nothing was written of it.
         """
         outcomes = ["skipped"] * len(records)
@@ -130,7 +130,7 @@ class Projector:
             return outcomes
         try:
             written = await _patiently(lambda: asyncio.to_thread(self._save_steps, moving))
-        except DBAPIError:  # data the tables cannot hold, somewhere in the poll
+        except DBAPIError:  # data the tables cannot hold, somewhere in the batch
             return [await self.apply(partition, raw) for partition, raw in records]
         for step, saved in zip(moving, written, strict=True):
             if saved:
@@ -276,7 +276,8 @@ def install_projector(
 
     @app.agent(topic, name="project-events")
     async def project_events(stream: Any) -> AsyncIterator[None]:
-        # Faust acks a poll's records once the next poll is asked for: after they are written.
+        # A batch's records are acknowledged once the next batch is asked for: after they are
+        # written.
         async for events in take_batches(stream, PROJECT_BATCH, PROJECT_WINDOW):
             started = time.perf_counter()
             outcomes = await projector.apply_many([(e.message.partition, e.value) for e in events])

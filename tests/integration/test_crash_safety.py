@@ -24,7 +24,7 @@ from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack, Client
 
 COMMANDS = 240
-# Every command here has events, and the worker decides them by batches (what a poll delivers):
+# Every command here has events, and the worker decides them by batches (`take_batches`):
 # a batch can hold dozens of them, so the crash comes at the second batch with events, which
 # `send_until_crash` reaches by sending a round only once the one before it was decided.
 CRASH_AT = 2
@@ -82,12 +82,7 @@ def _wait_decided_or_exit(
     pending = set(acked)
     while pending and process.poll() is None:
         assert time.monotonic() < deadline, f"{len(pending)} commands undecided, worker alive"
-        for command_id in list(pending):
-            for member in members:
-                answer = member.get(f"/v1/commands/{command_id}")
-                if answer.status_code == 200 and answer.json()["status"] != "pending":
-                    pending.discard(command_id)
-                    break
+        pending = {c for c in pending if _decision(members, c) is None}
         time.sleep(0.2)  # polling for the outcomes, not timing the crash
 
 
@@ -169,18 +164,25 @@ def _dedupe(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return unique
 
 
+def _decision(members: list[Client], command_id: str) -> dict[str, Any] | None:
+    """The command's outcome once decided, as the first member allowed to read it sees it."""
+    for member in members:
+        answer = member.get(f"/v1/commands/{command_id}")
+        if answer.status_code == 200 and answer.json()["status"] != "pending":
+            return dict(answer.json())
+    return None
+
+
 def _wait_all_decided(members: list[Client], acked: list[str]) -> dict[str, dict[str, Any]]:
     deadline = time.monotonic() + 120
     outcomes: dict[str, dict[str, Any]] = {}
     pending = set(acked)
     while pending and time.monotonic() < deadline:
         for command_id in list(pending):
-            for member in members:
-                answer = member.get(f"/v1/commands/{command_id}")
-                if answer.status_code == 200 and answer.json()["status"] != "pending":
-                    outcomes[command_id] = answer.json()
-                    pending.discard(command_id)
-                    break
+            decision = _decision(members, command_id)
+            if decision is not None:
+                outcomes[command_id] = decision
+                pending.discard(command_id)
         if pending:
             time.sleep(0.5)  # polling for the outcomes, not timing the crash
     assert not pending, f"{len(pending)} acknowledged commands never decided"

@@ -28,7 +28,7 @@ COMMANDS = 150
 WARM = 45  # decided and snapshotted by a first worker, which then stops
 SNAPSHOT_EVERY = 5  # decided commands per partition between two snapshots
 # The second worker restores from those snapshots and dies the 2nd time it reaches the point:
-# deciding goes by batches (what a poll delivers), so each point is reached once per batch;
+# deciding goes by batches (`take_batches`), so each point is reached once per batch;
 # `send_until_crash` sends a round only once the one before it was decided.
 STEPS = {
     "before the events are written": f"{BEFORE_EVENTS_WRITTEN}=crash@2",
