@@ -115,6 +115,11 @@ class Settings:
     # devstack starts): shorter means a faster takeover after a crash, and a rebalance whenever
     # a worker stalls that long.
     worker_session_timeout: float = 10.0
+    # The worker's static member id in its group (Kafka's group.instance.id), or None to join as
+    # a new member each start. A worker restarted with the same id takes its partitions back at
+    # once, without the group waiting out the dead one's session; two live workers must never
+    # share one (the newer fences the older out).
+    worker_instance: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -163,6 +168,7 @@ class Settings:
             media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
             snapshot_every_commands=_int(e, "CHORUS_SNAPSHOT_EVERY", 1000),
             worker_session_timeout=_float(e, "CHORUS_WORKER_SESSION_TIMEOUT", 10.0),
+            worker_instance=e.get("CHORUS_WORKER_INSTANCE") or None,
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -207,6 +213,7 @@ class Settings:
             "CHORUS_MEDIA_WORKERS": str(self.media_workers),
             "CHORUS_SNAPSHOT_EVERY": str(self.snapshot_every_commands),
             "CHORUS_WORKER_SESSION_TIMEOUT": repr(self.worker_session_timeout),
+            "CHORUS_WORKER_INSTANCE": self.worker_instance,
         }
         return {name: value for name, value in env.items() if value is not None}
 

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+if TYPE_CHECKING:
+    # Alembic (and Mako under it) is imported where migrations run, not by every service and
+    # worker that only needs an engine: it is a fifth of a worker's imports.
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # NOTIFY channels between the worker (writer) and the services (listeners).
@@ -39,6 +43,8 @@ def make_async_engine(
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     # ConfigParser interpolation would read '%' in an encoded password as a directive.
@@ -48,6 +54,8 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str) -> None:
     """Upgrade the database to the newest schema; existing data is kept."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), "head")
 
 

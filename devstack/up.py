@@ -6,9 +6,11 @@ one that keeps dying stops the stack with the end of its log.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import signal
+import socket
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -88,7 +90,10 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     print(f"chorus: topics and database ready ({settings.partitions} partitions)", flush=True)
 
     env = settings.with_(
-        kafka_bootstrap=servers.bootstrap, database_url=servers.database_url, secret=secret
+        kafka_bootstrap=servers.bootstrap,
+        database_url=servers.database_url,
+        secret=secret,
+        worker_instance=settings.worker_instance or worker_instance(data_dir),
     ).child_environment()
     children = _start_children(settings, env, stack)
     if not _all_healthy(children):
@@ -99,6 +104,13 @@ def _run(settings: Settings, stack: ExitStack) -> int:
     _serve_metrics(settings, registry, stack)
     print("chorus: ready", flush=True)
     return supervisor.run()
+
+
+def worker_instance(data_dir: Path) -> str:
+    """The worker's static member id: this machine's and stack's, the same at every restart (so
+    a restarted worker takes its partitions back at once), another on every other stack."""
+    stack = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+    return f"{socket.gethostname()}-{stack}"
 
 
 def _serve_metrics(settings: Settings, registry: CollectorRegistry, stack: ExitStack) -> None:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import faust
+from faust.tables.manager import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 
@@ -53,6 +54,17 @@ def create_worker_app(settings: Settings) -> faust.App:
     return app
 
 
+class NoTables(TableManager):
+    """Faust's table manager without its start-up pause: Faust sleeps 1 s there so that tables
+    defined late are registered before the consumer subscribes; this app defines none (its
+    state is the deciders' own, snapshotted to Kafka), and every start and takeover paid it."""
+
+    async def on_start(self) -> None:
+        if not self.should_stop:
+            await self._update_channels()
+            await self.recovery.start()
+
+
 def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
     # Faust keeps a folder per app (by default `<id>-data` in the working directory); it must exist.
     datadir = settings.data_dir / "faust" / settings.worker_id
@@ -72,7 +84,10 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
         # A worker that dies hands its partitions over within seconds, not a minute.
         broker_session_timeout=settings.worker_session_timeout,
         broker_heartbeat_interval=min(2.0, settings.worker_session_timeout / 3),
+        # A static member (None: a dynamic one): restarted, it gets its partitions back at once.
+        consumer_group_instance_id=settings.worker_instance,
         stream_wait_empty=False,
+        TableManager=NoTables,
     )
 
 

@@ -3,9 +3,12 @@
 Topics have three copies and min.insync.replicas=2. A steady stream of presence commands, each
 with an Idempotency-Key and retried with it on 503, runs throughout. Once commands flow, the
 leader of the busiest commands partition is SIGKILLed; once writes to that partition are
-accepted again, one worker is SIGKILLed. Then: every 202 has its events in the log and a decided
-outcome, no key had two effects, `chorus replay verify` passes, and the surviving worker decides
-on every partition. Timings are printed (speed is measured, not asserted).
+accepted again, one worker is SIGKILLed. The workers are kept running as `chorus up` keeps its
+children (devstack/supervisor.py), each a static member of the group (its own
+CHORUS_WORKER_INSTANCE): the killed one is restarted and takes its partitions back without the
+group waiting out its session. Then: every 202 has its events in the log and a decided outcome,
+no key had two effects, `chorus replay verify` passes, and commands are decided on every
+partition again. Timings are printed (speed is measured, not asserted).
 """
 
 from __future__ import annotations
@@ -13,21 +16,26 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from confluent_kafka.admin import AdminClient
+from prometheus_client import CollectorRegistry
 
 from adapters.kafka import ensure_topics
 from devstack.cluster import THREE_COPIES, KafkaCluster
+from devstack.processes import Child
 from devstack.server import signal_group
+from devstack.supervisor import GiveUp, ServiceUnit, Supervisor
 from schemas.topics import Topics
 from tests.e2e.cluster_load import Accepted, Member, Sender, SteadyLoad, Tally
 from tests.integration.conftest import read_topic
@@ -63,7 +71,8 @@ def test_a_broker_and_a_worker_crash_under_load(
         presence_ttl=3600.0,  # no expiry ticks: every event in the log comes from the load
     )
     with running(stack):
-        urls = start_processes(stack, tmp_path)
+        workers = start_processes(stack, tmp_path)
+        urls = [child.health_url.removesuffix("/healthz") for child in stack.children[2:]]
         members, sign_ups = sign_up_one_per_partition(stack, urls[0])
         figures: dict[str, float] = {"start": time.monotonic() - began}
         wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, members=2)
@@ -88,15 +97,11 @@ def test_a_broker_and_a_worker_crash_under_load(
             isr = cluster.in_sync(topics.commands)
             assert all(victim not in replicas and len(replicas) == 2 for replicas in isr.values())
 
-            wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, members=2)
-            worker_killed_at = kill_worker(stack)
-            with ThreadPoolExecutor(1) as pool:
-                # The survivor owns every partition: when, seen from the group coordinator.
-                alone = pool.submit(
-                    wait_for_group, cluster.bootstrap, stack.worker_id, topics.commands, 1
-                )
-                figures["takeover"] = takeover(urls, members, tally, worker_killed_at)
-                figures["rebalanced"] = alone.result() - worker_killed_at
+            with supervised(workers) as registry:
+                figures |= worker_restarted(stack, cluster.bootstrap, urls, members, tally)
+            restarts = registry.get_sample_value(RESTARTS, {"unit": VICTIM})
+            assert restarts == 1.0, restarts
+            figures |= worker_lost(stack, cluster.bootstrap, urls, members, tally)
             count = len(load.accepted())
             load.wait_until("30 more commands", lambda got: len(got) >= count + 30, DEADLINE)
 
@@ -111,20 +116,58 @@ def test_a_broker_and_a_worker_crash_under_load(
 # --- the stack ------------------------------------------------------------------------------
 
 
-def start_processes(stack: ChorusStack, workdir: Path) -> list[str]:
-    """Two workers (one consumer group) and two commands services, started side by side;
-    returns the commands services' URLs."""
+VICTIM = "worker-1"  # the worker that is killed and restarted
+RESTARTS = "chorus_supervisor_restarts_total"
+
+
+def start_processes(stack: ChorusStack, workdir: Path) -> list[Child]:
+    """Two workers (one consumer group) and two commands services, started side by side (the
+    stack's children in that order); returns the workers, named by their instance ids."""
     # Each worker keeps Faust's folder apart; both share the stack's worker id (their group).
     # The default 10 s group session: with 3 s a dead worker's partitions moved within 5.3 s,
     # but a worker whose group coordinator was on the killed broker was expelled while it looked
-    # for the new one and did not come back (aiokafka under Faust), so the default stays.
+    # for the new one and did not come back (aiokafka under Faust), so the default stays; a
+    # restarted worker does not wait for it (a static member).
+    names = ("worker-1", "worker-2")
     starts: list[tuple[str, dict[str, str]]] = [
-        ("worker", {"CHORUS_DATA_DIR": str(workdir / f"worker-{n}")}) for n in (1, 2)
+        ("worker", {"CHORUS_DATA_DIR": str(workdir / name), "CHORUS_WORKER_INSTANCE": name})
+        for name in names
     ]
     starts += [("commands", {}), ("commands", {})]
     with ThreadPoolExecutor(len(starts)) as pool:
-        started = list(pool.map(lambda s: stack.start(s[0], env=s[1]), starts))
-    return started[2:]
+        list(pool.map(lambda s: stack.start(s[0], env=s[1]), starts))
+    # Started in parallel: the stack's children are in the order they became healthy.
+    stack.children.sort(key=lambda child: child.name != "worker")
+    workers = stack.children[:2]
+    for worker in workers:
+        worker.name = worker.env["CHORUS_WORKER_INSTANCE"]  # the supervisor tells units by name
+    return workers
+
+
+@contextmanager
+def supervised(workers: list[Child]) -> Iterator[CollectorRegistry]:
+    """The workers kept running as `chorus up` keeps its children while the block runs; yields
+    the supervisor's metrics."""
+    registry = CollectorRegistry()
+    supervisor = Supervisor([ServiceUnit(worker) for worker in workers], registry=registry)
+    done, failed = threading.Event(), list[GiveUp]()
+
+    def watch() -> None:
+        while not done.wait(0.1):
+            try:
+                supervisor.check()
+            except GiveUp as exc:
+                failed.append(exc)
+                return
+
+    thread = threading.Thread(target=watch, name="supervisor", daemon=True)
+    thread.start()
+    try:
+        yield registry
+    finally:
+        done.set()
+        thread.join()
+    assert not failed, failed
 
 
 def sign_up_one_per_partition(stack: ChorusStack, url: str) -> tuple[list[Member], list[Accepted]]:
@@ -191,9 +234,38 @@ def first_write_after(accepted: list[Accepted], partition: int, killed_at: float
     return min(after) - killed_at
 
 
-def kill_worker(stack: ChorusStack) -> float:
-    """SIGKILL the first worker (and whatever it started); returns when it happened."""
-    worker = next(child for child in stack.children if child.name == "worker")
+def worker_restarted(
+    stack: ChorusStack, bootstrap: str, urls: list[str], members: list[Member], tally: Tally
+) -> dict[str, float]:
+    """SIGKILL a supervised worker: it is restarted and takes its partitions back (a static
+    member: the group does not wait out its session). Seconds until commands are decided on
+    every partition, and until it was back in the group."""
+    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, members=2)
+    before = member_of(bootstrap, stack.worker_id, VICTIM)
+    killed_at = kill_worker(stack, VICTIM)
+    with ThreadPoolExecutor(1) as pool:
+        back = pool.submit(rejoined, bootstrap, stack.worker_id, before)
+        decided = takeover(urls, members, tally, killed_at)
+        return {"takeover": decided, "rejoined": back.result() - killed_at}
+
+
+def worker_lost(
+    stack: ChorusStack, bootstrap: str, urls: list[str], members: list[Member], tally: Tally
+) -> dict[str, float]:
+    """SIGKILL the other worker with nothing to restart it (its machine is gone): the group
+    hands its partitions to the survivor once its session runs out. Seconds until commands are
+    decided on every partition, and until the survivor owned every partition."""
+    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, members=2)
+    killed_at = kill_worker(stack, "worker-2")
+    with ThreadPoolExecutor(1) as pool:
+        alone = pool.submit(wait_for_group, bootstrap, stack.worker_id, stack.topics.commands, 1)
+        decided = takeover(urls, members, tally, killed_at)
+        return {"survivor": decided, "rebalanced": alone.result() - killed_at}
+
+
+def kill_worker(stack: ChorusStack, name: str) -> float:
+    """SIGKILL one worker (and whatever it started); returns when it happened."""
+    worker = next(child for child in stack.children if child.name == name)
     assert worker.process is not None
     signal_group(worker.process.pid, signal.SIGKILL)
     killed_at = time.monotonic()
@@ -201,9 +273,39 @@ def kill_worker(stack: ChorusStack) -> float:
     return killed_at
 
 
+def member_of(bootstrap: str, group: str, instance: str) -> str:
+    """The member id the group coordinator has for a static member (its instance id)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+    (member,) = [m for m in described.members if m.group_instance_id == instance]
+    return str(member.member_id)
+
+
+def rejoined(bootstrap: str, group: str, before: str) -> float:
+    """Wait until the killed worker's instance is in the group under a new member id, with
+    partitions; returns when that was first seen (monotonic)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    deadline = time.monotonic() + DEADLINE
+    while time.monotonic() < deadline:
+        try:
+            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        except Exception:  # the coordinator may be moving to another broker
+            time.sleep(0.1)
+            continue
+        for member in described.members:
+            if (
+                member.group_instance_id == VICTIM
+                and member.member_id != before
+                and member.assignment.topic_partitions
+            ):
+                return time.monotonic()
+        time.sleep(0.1)
+    raise AssertionError(f"{VICTIM} did not come back to group {group}")
+
+
 def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: float) -> float:
     """Seconds from the worker's death until a command sent after it is decided on every
-    partition (the slowest partition's)."""
+    partition (the slowest partition's): once the restarted worker has its partitions back."""
 
     def decided_after(member: Member) -> float:
         with Sender(urls, tally) as sender:
@@ -308,8 +410,11 @@ def report(
         f"0 doubled; answers {dict(sorted(statuses.items()))}\n"
         f"cluster: 3 brokers up in {figures['brokers']:.1f} s, then the stack in "
         f"{figures['start']:.1f} s; writes to the partition whose leader "
-        f"was killed resumed after {figures['broker_failover']:.1f} s; the surviving worker "
-        f"decided on every partition {figures['takeover']:.1f} s after the other's SIGKILL "
-        f"(the group gave it every partition after {figures['rebalanced']:.1f} s); "
+        f"was killed resumed after {figures['broker_failover']:.1f} s; commands were decided "
+        f"on every partition {figures['takeover']:.1f} s after a supervised worker's SIGKILL "
+        f"(restarted, it was back in the group with its partitions after "
+        f"{figures['rejoined']:.1f} s), and {figures['survivor']:.1f} s after the other's "
+        f"SIGKILL with no restart (the group gave the survivor every partition after "
+        f"{figures['rebalanced']:.1f} s); "
         f"whole test {time.monotonic() - began:.0f} s"
     )
