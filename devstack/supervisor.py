@@ -43,7 +43,8 @@ class Unit(Protocol):
 
 @dataclass(frozen=True)
 class RestartPolicy:
-    """At most `limit` restarts of one unit within `window` s; waits double from `first_delay`."""
+    """At most `limit` restarts of one unit within `window` s. The first is at once (a worker
+    back sooner is a takeover sooner); the waits before the next ones double from `first_delay`."""
 
     limit: int = 5
     window: float = 60.0
@@ -51,7 +52,10 @@ class RestartPolicy:
     max_delay: float = 8.0
 
     def delay(self, recent: int) -> float:
-        return float(min(self.first_delay * 2.0**recent, self.max_delay))
+        """Seconds to wait before a restart, after `recent` restarts within the window."""
+        if recent == 0:
+            return 0.0
+        return float(min(self.first_delay * 2.0 ** (recent - 1), self.max_delay))
 
 
 class GiveUp(Exception):
@@ -116,7 +120,7 @@ class Supervisor:
             self.metrics.restarts.labels(unit.name)
             self.metrics.up.labels(unit.name).set(1)
 
-    def run(self, interval: float = 0.5) -> int:
+    def run(self, interval: float = 0.1) -> int:
         """Supervise until the supervisor gives up (1); a signal ends it by its own exception."""
         while True:
             try:
@@ -153,8 +157,9 @@ class Supervisor:
             )
         delay = self.policy.delay(recent)
         record.due = now + delay
+        when = "at once" if delay == 0 else f"in {delay:.1f} s"
         self._say(
-            f"chorus: {unit.name} {how}; restarting it in {delay:.1f} s "
+            f"chorus: {unit.name} {how}; restarting it {when} "
             f"(restart {recent + 1} of at most {self.policy.limit} within "
             f"{self.policy.window:.0f} s). The end of its log:\n{unit.log_tail()}"
         )

@@ -47,21 +47,25 @@ def _supervisor(*units: FakeUnit, clock: Clock) -> Supervisor:
     )
 
 
-def test_a_dead_unit_is_restarted_after_its_back_off_and_the_others_are_left_alone() -> None:
+def test_a_dead_unit_is_restarted_at_once_then_after_a_back_off_the_others_left_alone() -> None:
     clock = Clock()
     worker, queries = FakeUnit("worker"), FakeUnit("queries")
     supervisor = _supervisor(worker, queries, clock=clock)
 
     worker.dead = "was killed by SIGKILL"
     supervisor.check()
-    assert worker.starts == 0  # waiting out the back-off
-    assert "worker was killed by SIGKILL; restarting it in 0.5 s" in clock.lines[0]
+    assert "worker was killed by SIGKILL; restarting it at once" in clock.lines[0]
     assert "last words of worker" in clock.lines[0]
-    clock.now = 0.5
-    supervisor.check()
-
     assert (worker.starts, queries.starts) == (1, 0)
     assert clock.lines[-1] == "chorus: worker restarted"
+
+    worker.dead = "exited with status 1"
+    supervisor.check()
+    assert worker.starts == 1  # waiting out the back-off
+    assert "worker exited with status 1; restarting it in 0.5 s" in clock.lines[-1]
+    clock.now = 0.5
+    supervisor.check()
+    assert (worker.starts, queries.starts) == (2, 0)
 
 
 def test_back_off_doubles_and_a_crash_loop_gives_up_with_the_log() -> None:
@@ -72,10 +76,12 @@ def test_back_off_doubles_and_a_crash_loop_gives_up_with_the_log() -> None:
     for _ in range(3):
         worker.dead = "exited with status 1"
         supervisor.check()
-        delays.append(clock.lines[-1].split("restarting it in ")[1].split(" s")[0])
+        said = next(line for line in clock.lines if "restarting it" in line)
+        clock.lines.clear()
+        delays.append(said.split("restarting it ")[1].split(" (")[0])
         clock.now += 10
         supervisor.check()
-    assert delays == ["0.5", "1.0", "2.0"]
+    assert delays == ["at once", "in 0.5 s", "in 1.0 s"]
 
     worker.dead = "exited with status 1"
     with pytest.raises(GiveUp, match="after 3 restarts within 60 s; stopping") as given_up:
@@ -99,14 +105,13 @@ def test_a_restart_that_fails_is_retried_and_counted() -> None:
     clock = Clock()
     kafka = FakeUnit("kafka", dead="was killed by SIGKILL", fail_starts=1)
     supervisor = _supervisor(kafka, clock=clock)
-    supervisor.check()
-    clock.now = 1
-    supervisor.check()
+    supervisor.check()  # restarted at once, which fails
     assert (
-        "kafka could not be restarted (the port is taken); restarting it in 1.0 s"
+        "kafka could not be restarted (the port is taken); restarting it in 0.5 s"
         in (clock.lines[-1])
     )
-    clock.now = 2
+    assert kafka.starts == 0
+    clock.now = 0.5
     supervisor.check()
     assert kafka.starts == 1
 
@@ -132,13 +137,17 @@ def test_deaths_and_restarts_are_counted_per_unit() -> None:
         return registry.get_sample_value(name, {"unit": unit})
 
     worker.dead = "was killed by SIGKILL"
-    supervisor.check()
+    supervisor.check()  # restarted at once
     assert value("chorus_supervisor_deaths_total", "worker") == 1.0
+    assert value("chorus_supervisor_restarts_total", "worker") == 1.0
+    worker.dead = "was killed by SIGKILL"
+    supervisor.check()  # waits for its back-off
+    assert value("chorus_supervisor_deaths_total", "worker") == 2.0
     assert value("chorus_supervisor_unit_up", "worker") == 0.0
-    assert value("chorus_supervisor_restarts_total", "worker") == 0.0
+    assert value("chorus_supervisor_restarts_total", "worker") == 1.0
     clock.now = 1.0
     supervisor.check()
-    assert value("chorus_supervisor_restarts_total", "worker") == 1.0
+    assert value("chorus_supervisor_restarts_total", "worker") == 2.0
     assert value("chorus_supervisor_unit_up", "worker") == 1.0
     assert value("chorus_supervisor_deaths_total", "queries") == 0.0
     assert value("chorus_supervisor_unit_up", "queries") == 1.0
