@@ -17,9 +17,11 @@ from auth.tokens import Identity, verify_token
 #: Bounds on what one process remembers; past them the least recently used entries go first.
 MAX_TOKENS = 50_000
 MAX_ENTRIES = 100_000
-# A membership never ends (the contract has no way to leave a team); the minute only bounds how
-# long a removed row would be believed if an operator deleted one by hand.
-MEMBERSHIP_TTL_SECONDS = 60.0
+# A membership ends only by an operator's removal, which the revocations feed announces at once
+# (`forget_ended_memberships`); the expiry only bounds how long a removal would be believed
+# missed (a feed that fell behind, a row deleted by hand). Five minutes, not one: a device
+# heartbeats every 10 s, and each expiry costs its next command a database round trip.
+MEMBERSHIP_TTL_SECONDS = 300.0
 # A call never changes team.
 CALL_TEAM_TTL_SECONDS = 3600.0
 

@@ -66,6 +66,7 @@ class LoadResult:
     last_sent: dict[str, float] = field(default_factory=dict)  # silenced team -> monotonic
     late: int = 0  # heartbeats sent more than one interval behind their schedule
     cpu: float = 0.0  # CPU seconds of the load process while it ran (run_load only)
+    answered: list[float] = field(default_factory=list)  # ms, send -> 202 (--no-wait only)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
@@ -134,6 +135,8 @@ async def device_loop(
         if beat is not None:
             if sent is None:
                 result.latencies.append(beat[1])
+            else:
+                result.answered.append(beat[1])
             if device.silenced:  # its lease runs from when it was received: just after this
                 result.last_sent[device.team_id] = beat[0]
         due += spec.interval
@@ -201,6 +204,7 @@ def merge(results: list[LoadResult]) -> LoadResult:
     merged = LoadResult()
     for each in results:
         merged.latencies += each.latencies
+        merged.answered += each.answered
         merged.accepted_ids += each.accepted_ids
         merged.sent += each.sent
         merged.late += each.late

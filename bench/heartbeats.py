@@ -201,6 +201,15 @@ def report(args: Any, teams: list[Team], run: Run, records: list[Any], floor: li
             *summary(floor),
         )
     )
+    if run.load.answered:  # --no-wait: the commands service's share, send -> 202 (appended)
+        table.rows.append(
+            Row(
+                "heartbeat -> 202 (appended)",
+                *summary(run.load.answered),
+                "bare Kafka",
+                *summary(floor),
+            )
+        )
     offered = devices / args.interval
     table.rates.append(
         ("heartbeats accepted", len(run.load.latencies) / args.seconds, "offered", offered)

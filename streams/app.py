@@ -10,11 +10,11 @@ from faust.tables.manager import TableManager
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 
+from adapters.collector import SETTLE_SECONDS, settle, watch_collections
 from adapters.kafka import kafka_reachable
 from config.faults import Faults
 from config.settings import Settings
 from db.engines import make_engine
-from streams.collector import SETTLE_SECONDS, settle, watch_collections
 from streams.decider import Decider, install_decider
 from streams.event_log import KafkaEventLog
 from streams.outcomes import PostgresOutcomeRecorder

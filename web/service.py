@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
+from adapters.collector import settled_heap
 from adapters.kafka import kafka_reachable
 from auth.cache import VerifiedTokens
 from auth.revocations import revocation_feed
@@ -112,6 +113,7 @@ def build_service(
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with (
+            settled_heap(registry),
             open_state(settings, registry) as state,
             # Every service refuses revoked tokens, read from Kafka into memory.
             revocation_feed(

@@ -1,4 +1,4 @@
-"""The worker's garbage collector: pauses measured, and the heap frozen after a full pass."""
+"""A process's garbage collector: pauses measured, and the heap frozen after a full pass."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streams.collector import settle, watch_collections
+from adapters.collector import settle, watch_collections
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
-"""The worker's garbage collector: its pauses on /metrics, a log line for a long one, and a
+"""A process's garbage collector: its pauses on /metrics, a log line for a long one, and a
 heap frozen once a minute so that the collector's passes walk only what is new.
 
-The worker's event loop waits through each collection, so its pauses are part of a command's
-way to its decision. At 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
+Used by the worker and by every service (`web.service`): an event loop waits through each
+collection, so its pauses are part of a command's way to its decision and of every request's
+answer (the commands service's caches of tokens and memberships hold tens of thousands of
+objects at 10,000 devices). At 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
 (about 180,000 objects: Faust's and the clients' own, and the teams' states), 100-200 ms each,
 freeing nothing. `settle` collects everything once, then freezes what survives (`gc.freeze`):
 later passes skip it, and the next `settle` unfreezes it first, so garbage among it is still
@@ -11,9 +13,12 @@ found, once a minute instead of every few seconds.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
@@ -33,8 +38,28 @@ def settle() -> None:
     gc.freeze()
 
 
-def watch_collections(registry: CollectorRegistry) -> None:
-    """Time each collection of this process into `chorus_gc_pause_seconds`."""
+@asynccontextmanager
+async def settled_heap(registry: CollectorRegistry) -> AsyncIterator[None]:
+    """While in the block: collections timed into `registry`, and the heap settled every
+    SETTLE_SECONDS (from the running event loop)."""
+    forget = watch_collections(registry)
+
+    async def settling() -> None:
+        while True:
+            await asyncio.sleep(SETTLE_SECONDS)
+            settle()
+
+    task = asyncio.create_task(settling(), name="settle-heap")
+    try:
+        yield
+    finally:
+        task.cancel()
+        forget()
+
+
+def watch_collections(registry: CollectorRegistry) -> Callable[[], None]:
+    """Time each collection of this process into `chorus_gc_pause_seconds`; returns what stops
+    it."""
     pauses = Histogram(
         "chorus_gc_pause_seconds",
         "Garbage collector passes, by generation: the worker's event loop waits through each",
@@ -61,3 +86,9 @@ def watch_collections(registry: CollectorRegistry) -> None:
             )
 
     gc.callbacks.append(timed)
+
+    def forget() -> None:
+        if timed in gc.callbacks:
+            gc.callbacks.remove(timed)
+
+    return forget
