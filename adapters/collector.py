@@ -3,12 +3,12 @@ heap frozen once a minute so that the collector's passes walk only what is new.
 
 Used by the worker and by every service (`web.service`): an event loop waits through each
 collection, so its pauses are part of a command's way to its decision and of every request's
-answer (the commands service's caches of tokens and memberships hold tens of thousands of
-objects at 10,000 devices). At 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
+answer. In the worker at 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
 (about 180,000 objects: Faust's and the clients' own, and the teams' states), 100-200 ms each,
-freeing nothing. `settle` collects everything once, then freezes what survives (`gc.freeze`):
-later passes skip it, and the next `settle` unfreezes it first, so garbage among it is still
-found, once a minute instead of every few seconds.
+freeing nothing; the commands service caches tokens and memberships by the ten thousand.
+`settle` collects everything once, then freezes what survives (`gc.freeze`): later passes skip
+it, and the next `settle` unfreezes it first, so garbage among it is still found, once a minute
+instead of every few seconds.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ def watch_collections(registry: CollectorRegistry) -> Callable[[], None]:
     it."""
     pauses = Histogram(
         "chorus_gc_pause_seconds",
-        "Garbage collector passes, by generation: the worker's event loop waits through each",
+        "Garbage collector passes, by generation: the event loop waits through each",
         ["generation"],
         registry=registry,
         buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),

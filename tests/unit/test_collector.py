@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from adapters.collector import settle, watch_collections
+from adapters.collector import settle, settled_heap, watch_collections
 
 
 @pytest.fixture
@@ -46,3 +46,13 @@ def test_settling_freezes_what_survives_and_finds_cycles_among_what_it_froze(
 
     gc.unfreeze()
     assert not any(isinstance(n, Node) for n in gc.get_objects())
+
+
+async def test_a_services_heap_is_watched_while_it_runs_and_no_longer() -> None:
+    registry, before = CollectorRegistry(), list(gc.callbacks)
+    async with settled_heap(registry):
+        assert len(gc.callbacks) == len(before) + 1
+        gc.collect()
+    assert gc.callbacks == before
+    count = registry.get_sample_value("chorus_gc_pause_seconds_count", {"generation": "2"})
+    assert count is not None and count >= 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from config.settings import (
     read_stack_file,
     write_stack_file,
 )
+from devstack.up import worker_instance
 from schemas.topics import Topics
 
 
@@ -73,6 +75,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         "CHORUS_WORKER_ID": "w2",
         "CHORUS_WORKER_PORT": "9003",
         "CHORUS_SSE_KEEPALIVE": "0.5",
+        "CHORUS_WORKER_INSTANCE": "host-a",
         "XDG_CACHE_HOME": str(tmp_path / "cache"),
     }
     settings = Settings.from_env(env)
@@ -94,8 +97,17 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     assert settings.worker_id == "w2"
     assert settings.worker_port == 9003
     assert settings.sse_keepalive_seconds == 0.5
+    assert settings.worker_instance == "host-a"
+    assert Settings.from_env(settings.as_env()).worker_instance == "host-a"
     assert settings.cache_dir == tmp_path / "cache" / "chorus"
     assert settings.kafka_explicit and settings.database_explicit
+
+
+def test_a_stacks_worker_instance_is_its_own_and_the_same_at_every_start(tmp_path: Path) -> None:
+    here, there = tmp_path / "a", tmp_path / "b"
+    assert worker_instance(here) == worker_instance(here)
+    assert worker_instance(here) != worker_instance(there)
+    assert worker_instance(here).startswith(socket.gethostname())
 
 
 def test_the_keepalive_is_at_most_fifteen_seconds(tmp_path: Path) -> None:
