@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -191,27 +191,36 @@ def sign_up_one_per_partition(stack: ChorusStack, url: str) -> tuple[list[Member
     return members, probes
 
 
-def wait_for_group(bootstrap: str, group: str, topic: str, members: int) -> float:
-    """Wait until the workers' group has `members` members that share all of `topic`; returns
-    when that was first seen (monotonic)."""
+def group_seen(bootstrap: str, group: str, seen: Callable[[list[Any]], bool], what: str) -> float:
+    """Describe the group until `seen(its members)` holds; returns when it first did
+    (monotonic). AssertionError naming `what` after DEADLINE."""
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     deadline = time.monotonic() + DEADLINE
-    found: list[set[int]] = []
     while time.monotonic() < deadline:
         try:
             described = admin.describe_consumer_groups([group])[group].result(timeout=10)
         except Exception:  # the coordinator may be moving to another broker
             time.sleep(0.2)
             continue
-        found = [
-            {tp.partition for tp in member.assignment.topic_partitions if tp.topic == topic}
-            for member in described.members
-        ]
-        owned = set().union(*found) if found else set()
-        if len(found) == members and all(found) and owned == set(range(PARTITIONS)):
+        if seen(described.members):
             return time.monotonic()
-        time.sleep(0.2)
-    raise AssertionError(f"group {group}: {found}, not {members} members sharing {topic}")
+        time.sleep(0.1)
+    raise AssertionError(f"group {group}: not {what} within {DEADLINE:.0f} s")
+
+
+def wait_for_group(bootstrap: str, group: str, topic: str, members: int) -> float:
+    """Wait until the workers' group has `members` members that share all of `topic`; returns
+    when that was first seen (monotonic)."""
+
+    def sharing(found: list[Any]) -> bool:
+        owned = [
+            {tp.partition for tp in member.assignment.topic_partitions if tp.topic == topic}
+            for member in found
+        ]
+        everything = set().union(*owned) if owned else set()
+        return len(owned) == members and all(owned) and everything == set(range(PARTITIONS))
+
+    return group_seen(bootstrap, group, sharing, f"{members} members sharing {topic}")
 
 
 # --- the crashes ----------------------------------------------------------------------------
@@ -284,23 +293,16 @@ def member_of(bootstrap: str, group: str, instance: str) -> str:
 def rejoined(bootstrap: str, group: str, before: str) -> float:
     """Wait until the killed worker's instance is in the group under a new member id, with
     partitions; returns when that was first seen (monotonic)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
-        except Exception:  # the coordinator may be moving to another broker
-            time.sleep(0.1)
-            continue
-        for member in described.members:
-            if (
-                member.group_instance_id == VICTIM
-                and member.member_id != before
-                and member.assignment.topic_partitions
-            ):
-                return time.monotonic()
-        time.sleep(0.1)
-    raise AssertionError(f"{VICTIM} did not come back to group {group}")
+
+    def back(found: list[Any]) -> bool:
+        return any(
+            member.group_instance_id == VICTIM
+            and member.member_id != before
+            and member.assignment.topic_partitions
+            for member in found
+        )
+
+    return group_seen(bootstrap, group, back, f"{VICTIM} back")
 
 
 def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: float) -> float:
