@@ -121,6 +121,21 @@ class Settings:
     # share one (the newer fences the older out).
     worker_instance: str | None = None
 
+    @property
+    def service_ports(self) -> frozenset[int]:
+        """The ports of the services and of `chorus up`'s /metrics: not for a broker or database."""
+        return frozenset(
+            (
+                self.commands_port,
+                self.queries_port,
+                self.media_port,
+                self.worker_port,
+                self.web_port,
+                self.admin_port,
+                self.supervisor_port,
+            )
+        )
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         """Build settings from the environment; a local stack's file fills what is unset."""

@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +138,9 @@ class KafkaBroker(LocalServer):
         controller_port: int | None = None,
         heap: str = "512m",
         node: ClusterNode | None = None,
+        reserved: Iterable[int] = (),
     ) -> None:
-        super().__init__(data_dir)
+        super().__init__(data_dir, reserved)
         self.heap = heap
         self.node = node or ClusterNode()
         self._wanted_port = port

@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -80,8 +80,10 @@ class LocalPostgres(LocalServer):
 
     what = "PostgreSQL server"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        super().__init__(data_dir)
+    def __init__(
+        self, data_dir: Path, port: int | None = None, reserved: Iterable[int] = ()
+    ) -> None:
+        super().__init__(data_dir, reserved)
         self._wanted_port = port
         self._port: int | None = None
         self._started = False

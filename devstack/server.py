@@ -12,7 +12,7 @@ import signal
 import socket
 import subprocess
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from types import TracebackType
@@ -38,8 +38,10 @@ class LocalServer(ABC):
     #: What the server is called in messages ("Kafka broker", "PostgreSQL").
     what: str
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, reserved: Iterable[int] = ()) -> None:
         self.data_dir = Path(data_dir).resolve()
+        # Ports promised to others (the services `chorus up` starts next): never picked.
+        self.reserved = frozenset(reserved)
 
     @property
     @abstractmethod
@@ -68,7 +70,8 @@ class LocalServer(ABC):
 
     def choose_ports(self, wanted: dict[str, int | None]) -> dict[str, int]:
         """A port per name (`port`, `controller_port`): the given one, else the last start's
-        while still free, else a new free one; remembered in the data directory."""
+        while still free and not reserved, else a new free one not reserved; remembered in the
+        data directory."""
         remembered = read_json(self.data_dir / PORTS_FILE)
         chosen: dict[str, int | None] = {}
         for name, port in wanted.items():
@@ -79,10 +82,12 @@ class LocalServer(ABC):
                 chosen[name] = port
             else:
                 last = remembered.get(name)
-                chosen[name] = last if isinstance(last, int) and port_is_free(last) else None
+                chosen[name] = None
+                if isinstance(last, int) and last not in self.reserved and port_is_free(last):
+                    chosen[name] = last
         ports: dict[str, int] = {}
         for name, port in chosen.items():
-            taken = {p for p in chosen.values() if p} | set(ports.values())
+            taken = {p for p in chosen.values() if p} | set(ports.values()) | self.reserved
             ports[name] = port or free_port(avoid=taken)
         if len(set(ports.values())) < len(ports):
             raise InfraError(f"the {self.what} ports must differ: {ports}")

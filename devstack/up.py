@@ -193,7 +193,9 @@ def _child(spec: ServiceSpec, settings: Settings, env: dict[str, str]) -> Child:
 
 
 def _start_kafka(settings: Settings, stack: ExitStack) -> KafkaBroker:
-    broker = KafkaBroker(settings.data_dir / "kafka", port=settings.kafka_port)
+    broker = KafkaBroker(
+        settings.data_dir / "kafka", port=settings.kafka_port, reserved=settings.service_ports
+    )
     print("chorus: starting Kafka (the first start fetches its jars once)", flush=True)
     started = time.monotonic()
     stack.callback(broker.stop)
@@ -203,7 +205,9 @@ def _start_kafka(settings: Settings, stack: ExitStack) -> KafkaBroker:
 
 
 def _start_postgres(settings: Settings, stack: ExitStack) -> LocalPostgres:
-    database = LocalPostgres(settings.data_dir / "postgres", port=settings.database_port)
+    database = LocalPostgres(
+        settings.data_dir / "postgres", port=settings.database_port, reserved=settings.service_ports
+    )
     stack.callback(database.stop)
     database.start()
     print(f"postgres: 127.0.0.1:{database.port}", flush=True)

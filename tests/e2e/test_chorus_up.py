@@ -198,7 +198,9 @@ def data_dir() -> Iterator[Path]:
 
 
 def test_chorus_up_runs_the_stack_follows_kafka_and_leaves_nothing(data_dir: Path) -> None:
-    ports = {name: free_port() for name in (*SERVICES, "supervisor")}
+    ports: dict[str, int] = {}
+    for name in (*SERVICES, "supervisor"):
+        ports[name] = free_port(avoid=set(ports.values()))
     mark = str(uuid.uuid4())
 
     with running_stack(data_dir, ports) as first:
@@ -283,7 +285,9 @@ def _postmaster_pid(data_dir: Path) -> int:
 
 
 def test_chorus_up_restarts_a_killed_worker_broker_and_database(data_dir: Path) -> None:
-    ports = {name: free_port() for name in (*SERVICES, "supervisor")}
+    ports: dict[str, int] = {}
+    for name in (*SERVICES, "supervisor"):
+        ports[name] = free_port(avoid=set(ports.values()))
     commands = f"http://127.0.0.1:{ports['commands']}"
 
     with running_stack(data_dir, ports) as stack:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import devstack.server
 from adapters.kafka import producer_config
 from config.settings import (
     DEFAULT_PARTITIONS,
@@ -21,6 +22,9 @@ from config.settings import (
     read_stack_file,
     write_stack_file,
 )
+from devstack.broker import KafkaBroker
+from devstack.database import LocalPostgres
+from devstack.server import PORTS_FILE
 from devstack.up import worker_instance
 from schemas.topics import Topics
 
@@ -281,3 +285,38 @@ def test_producers_wait_for_every_in_sync_copy_and_never_duplicate() -> None:
     config = producer_config("b:1")
     assert config["acks"] == PRODUCER_DURABILITY["acks"] == "all"
     assert config["enable.idempotence"] is PRODUCER_DURABILITY["enable.idempotence"] is True
+
+
+def test_a_local_broker_or_database_never_takes_a_port_promised_to_a_service(
+    tmp_path: Path,
+) -> None:
+    # A test's stack names its services' ports; its broker and database pick theirs after. A
+    # remembered port now promised to a service is given up, and a new pick avoids them all.
+    settings = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_ADMIN_PORT": "40123"})
+    assert 40123 in settings.service_ports
+    assert settings.commands_port in settings.service_ports
+    assert settings.supervisor_port in settings.service_ports
+    database = LocalPostgres(tmp_path / "postgres", reserved=settings.service_ports)
+    database.data_dir.mkdir(parents=True)
+    (database.data_dir / PORTS_FILE).write_text(json.dumps({"port": 40123}))
+    port = database.choose_ports({"port": None})["port"]
+    assert port != 40123
+    assert port not in settings.service_ports
+    assert json.loads((database.data_dir / PORTS_FILE).read_text()) == {"port": port}
+
+
+def test_a_new_port_is_picked_avoiding_every_reserved_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[set[int]] = []
+
+    def pick(avoid: set[int]) -> int:
+        asked.append(set(avoid))
+        return 50000 + len(asked)
+
+    monkeypatch.setattr(devstack.server, "free_port", pick)
+    broker = KafkaBroker(tmp_path / "kafka", reserved={41001, 41002})
+    broker.data_dir.mkdir(parents=True)
+    ports = broker.choose_ports({"port": None, "controller_port": None})
+    assert ports == {"port": 50001, "controller_port": 50002}
+    assert asked == [{41001, 41002}, {41001, 41002, 50001}]
