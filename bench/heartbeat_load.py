@@ -1,8 +1,9 @@
 """The heartbeat benchmark's load: devices heartbeating on a fixed schedule, in one process.
 
-`bench/heartbeats.py` runs several of these processes (a single Python client cannot send
-1,000 requests a second with `Prefer: wait` beside the stack on two cores), each with its share
-of the teams, all starting their schedule at the same monotonic time (system-wide on Linux).
+`bench/heartbeats.py` runs several of these processes, each with its share of the teams, all
+starting their schedule at the same monotonic time (system-wide on Linux). Each sends its
+requests with the lean client of bench/http_client.py on uvloop: the load shares the two cores
+with the stack it measures, and aiohttp took a third of a core at 1,000 heartbeats a second.
 `run_direct` appends the heartbeat commands straight to the commands topic instead, as the
 commands service would, and times each from its append to its outcome's NOTIFY: the worker's
 share of the path alone.
@@ -20,12 +21,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import aiohttp
 import orjson
 import psycopg
+import uvloop
 from confluent_kafka import Producer
 
 from adapters.kafka import producer_config
+from bench.http_client import Disconnected, HttpPool, request_bytes
 from db.engines import OUTCOMES_CHANNEL
 from schemas.clock import format_time
 from schemas.commands import Command, RecordHeartbeat
@@ -52,9 +54,9 @@ class LoadSpec:
     interval: float
     seconds: float
     connections: int
-    # With a database to listen to (--no-wait): heartbeats are sent without `Prefer: wait`
-    # (answered 202 once appended) and timed from their send to their outcome's NOTIFY.
-    dsn: str | None = None
+    # --no-wait: heartbeats are sent without `Prefer: wait` (answered 202 once appended), noted
+    # in `LoadResult.sent_at` and timed by the parent from their send to their outcome's NOTIFY.
+    no_wait: bool = False
 
 
 @dataclass
@@ -67,15 +69,24 @@ class LoadResult:
     late: int = 0  # heartbeats sent more than one interval behind their schedule
     cpu: float = 0.0  # CPU seconds of the load process while it ran (run_load only)
     answered: list[float] = field(default_factory=list)  # ms, send -> 202 (--no-wait only)
+    sent_at: dict[str, float] = field(default_factory=dict)  # command id -> sent (--no-wait)
 
     def error(self, what: str) -> None:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
+def heartbeat_request(commands: str, device: Device, wait: bool) -> tuple[str, bytes]:
+    """The device's heartbeat as bytes, the same every time: (base URL, request)."""
+    headers = {"Authorization": f"Bearer {device.token}", "Content-Type": "application/json"}
+    if wait:
+        headers["Prefer"] = "wait=10"
+    url = f"{commands}/v1/teams/{device.team_id}/presence/heartbeat"
+    return request_bytes("POST", url, headers, orjson.dumps({"device_id": device.device_id}))
+
+
 async def heartbeat(
-    session: aiohttp.ClientSession,
-    commands: str,
-    device: Device,
+    pool: HttpPool,
+    request: bytes,
     result: LoadResult,
     sent: dict[str, float] | None = None,
 ) -> tuple[float, float] | None:
@@ -84,23 +95,14 @@ async def heartbeat(
     Given `sent`, it is sent without waiting (202 once appended) and noted there by its command
     id with the time it was sent; its latency is the outcome's NOTIFY's, known later.
     """
-    url = f"{commands}/v1/teams/{device.team_id}/presence/heartbeat"
-    headers = {"Authorization": f"Bearer {device.token}"}
-    if sent is None:
-        headers["Prefer"] = "wait=10"
-    body = orjson.dumps({"device_id": device.device_id})
     for attempt in range(ATTEMPTS):
         started = time.monotonic()
         result.sent += 1
         try:
-            async with session.post(
-                url, data=body, headers={**headers, "Content-Type": "application/json"}
-            ) as answer:
-                payload = await answer.read()
-                status = answer.status
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, payload = await pool.send(request)
+        except (Disconnected, OSError, TimeoutError) as exc:
             result.error(type(exc).__name__)
-            if isinstance(exc, aiohttp.ServerDisconnectedError) and attempt + 1 < ATTEMPTS:
+            if isinstance(exc, Disconnected) and attempt + 1 < ATTEMPTS:
                 continue  # a stale keep-alive connection, not an overloaded server
             return None
         took = (time.monotonic() - started) * 1000
@@ -117,7 +119,7 @@ async def heartbeat(
 
 
 async def device_loop(
-    session: aiohttp.ClientSession,
+    pool: HttpPool,
     spec: LoadSpec,
     device: Device,
     phase: float,
@@ -127,11 +129,12 @@ async def device_loop(
     """Heartbeats at start_at + phase + k * interval until the run (or, if silenced, half) ends."""
     stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
     due = spec.start_at + phase
+    _, request = heartbeat_request(spec.commands, device, wait=sent is None)
     while due < stop_at:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         if time.monotonic() - due > spec.interval:
             result.late += 1
-        beat = await heartbeat(session, spec.commands, device, result, sent)
+        beat = await heartbeat(pool, request, result, sent)
         if beat is not None:
             if sent is None:
                 result.latencies.append(beat[1])
@@ -144,30 +147,18 @@ async def device_loop(
 
 async def _run(spec: LoadSpec, phases: list[float]) -> LoadResult:
     result = LoadResult()
-    connector = aiohttp.TCPConnector(limit=spec.connections)
-    async with aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
-    ) as session:
+    pool = HttpPool(spec.commands, spec.connections, timeout=30)
+    sent = result.sent_at if spec.no_wait else None
+    try:
         pairs = zip(spec.devices, phases, strict=True)
-        if spec.dsn is None:
-            await asyncio.gather(*(device_loop(session, spec, d, p, result) for d, p in pairs))
-            return result
-        with _outcomes_heard(spec.dsn) as heard:
-            sent: dict[str, float] = {}
-            loops = (device_loop(session, spec, d, p, result, sent) for d, p in pairs)
-            await asyncio.gather(*loops)
-            # The listener hears the other load processes' outcomes too: wait for these.
-            deadline = time.monotonic() + 60
-            waiting = set(sent)
-            while waiting and time.monotonic() < deadline:
-                await asyncio.sleep(0.1)
-                waiting = {command_id for command_id in waiting if command_id not in heard}
-    _timed(result, sent, heard)
+        await asyncio.gather(*(device_loop(pool, spec, d, p, result, sent) for d, p in pairs))
+    finally:
+        pool.close()
     return result
 
 
 @contextmanager
-def _outcomes_heard(dsn: str) -> Iterator[dict[str, float]]:
+def outcomes_heard(dsn: str) -> Iterator[dict[str, float]]:
     """command id -> when its outcome's NOTIFY was heard, while in the block."""
     heard: dict[str, float] = {}
     stop, listening = threading.Event(), threading.Event()
@@ -181,7 +172,7 @@ def _outcomes_heard(dsn: str) -> Iterator[dict[str, float]]:
         listener.join()
 
 
-def _timed(result: LoadResult, sent: dict[str, float], heard: dict[str, float]) -> None:
+def timed(result: LoadResult, sent: dict[str, float], heard: dict[str, float]) -> None:
     """Latencies from each heartbeat's send to its outcome's NOTIFY (those heard)."""
     for command_id, at in sent.items():
         if command_id in heard:
@@ -194,7 +185,7 @@ def _timed(result: LoadResult, sent: dict[str, float], heard: dict[str, float]) 
 def run_load(spec: LoadSpec, phases: list[float]) -> LoadResult:
     """Run this process's devices (each on its phase of the interval) to the end of the run."""
     began = time.process_time()
-    result = asyncio.run(_run(spec, phases))
+    result = uvloop.run(_run(spec, phases))
     result.cpu = time.process_time() - began
     return result
 
@@ -206,6 +197,7 @@ def merge(results: list[LoadResult]) -> LoadResult:
         merged.latencies += each.latencies
         merged.answered += each.answered
         merged.accepted_ids += each.accepted_ids
+        merged.sent_at.update(each.sent_at)
         merged.sent += each.sent
         merged.late += each.late
         merged.cpu += each.cpu
@@ -259,7 +251,7 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
         stop.set()
         listener.join()
     result.sent = len(sent)
-    _timed(result, sent, heard)
+    timed(result, sent, heard)
     return result
 
 

@@ -22,13 +22,17 @@ from bench.heartbeat_load import (
     LoadResult,
     LoadSpec,
     merge,
+    outcomes_heard,
     run_direct,
     run_load,
+    timed,
 )
 from bench.heartbeat_teams import Team, devices_of, settle
 
 #: The load processes start their first round this long after they are launched (imports).
 LOAD_START_SECONDS = 5.0
+#: --no-wait: how long after the last send its outcomes are waited for.
+OUTCOME_WAIT_SECONDS = 60.0
 
 
 @dataclass
@@ -58,18 +62,25 @@ class Load:
                 args.interval,
                 seconds,
                 connections,
-                args.no_wait,
+                no_wait=bool(args.no_wait),
             )
             for n in range(count)
         ]
         loop = asyncio.get_running_loop()
-        results = await asyncio.gather(
-            *(
-                loop.run_in_executor(pool, run_load, share, phases[n::count])
-                for n, share in enumerate(shares)
-            )
+        sends = (
+            loop.run_in_executor(pool, run_load, share, phases[n::count])
+            for n, share in enumerate(shares)
         )
-        return merge(list(results))
+        if not args.no_wait:
+            return merge(list(await asyncio.gather(*sends)))
+        # One listener here for every load process's heartbeats (not one per process).
+        with outcomes_heard(args.no_wait) as heard:
+            result = merge(list(await asyncio.gather(*sends)))
+            deadline = time.monotonic() + OUTCOME_WAIT_SECONDS
+            while time.monotonic() < deadline and not heard.keys() >= result.sent_at.keys():
+                await asyncio.sleep(0.1)
+        timed(result, result.sent_at, heard)
+        return result
 
 
 @contextmanager
