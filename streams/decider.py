@@ -237,6 +237,13 @@ def install_decider(
         registry=registry,
         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
     )
+    waited = Histogram(
+        "chorus_command_wait_seconds",
+        "From a command's append (its record's timestamp) to its batch's decision starting: "
+        "the fetch, the hand-over and the batch window",
+        registry=registry,
+        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+    )
     batches = Histogram(
         "chorus_decide_batch_commands",
         "Commands decided together (one poll's worth)",
@@ -253,6 +260,9 @@ def install_decider(
         # one's events and outcomes are written.
         async for events in take_batches(stream, DECIDE_BATCH, DECIDE_WINDOW):
             started = time.perf_counter()
+            now = time.time()
+            for event in events:  # the record's timestamp: its producer's clock, in seconds
+                waited.observe(max(0.0, now - event.message.timestamp))
             commands = [(e.message.partition, e.message.offset, e.value) for e in events]
             outcomes = await decider.decide_surely(commands)
             took = time.perf_counter() - started

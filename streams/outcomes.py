@@ -106,12 +106,13 @@ _RECORD = sa.text(
 
 
 def record_outcomes(engine: Engine, rows: list[dict[str, Any]]) -> None:
-    """Store outcomes and wake the requests waiting for them: one statement, one transaction."""
+    """Store outcomes and wake the requests waiting for them: one statement, its own
+    transaction (autocommit: one round trip to the server, not BEGIN, it and COMMIT)."""
     if not rows:
         return
     columns: dict[str, Any] = {c: [row[c] for row in rows] for c in _COLUMNS}
     events = orjson.dumps([row["events"] for row in rows]).decode()
-    with engine.begin() as conn:
+    with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         conn.execute(_RECORD, {**columns, "events": events, "channel": CHANNEL})
 
 

@@ -320,3 +320,13 @@ def test_a_new_port_is_picked_avoiding_every_reserved_one(
     ports = broker.choose_ports({"port": None, "controller_port": None})
     assert ports == {"port": 50001, "controller_port": 50002}
     assert asked == [{41001, 41002}, {41001, 41002, 50001}]
+
+
+def test_the_worker_fetch_wait_is_read_and_written_back(tmp_path: Path) -> None:
+    assert Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)}).worker_fetch_wait_ms == 0
+    env = {"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_WORKER_FETCH_WAIT_MS": "10"}
+    settings = Settings.from_env(env)
+    assert settings.worker_fetch_wait_ms == 10
+    assert Settings.from_env(settings.as_env()).worker_fetch_wait_ms == 10
+    with pytest.raises(SettingsError, match="CHORUS_WORKER_FETCH_WAIT_MS must be 0 or more"):
+        Settings.from_env({**env, "CHORUS_WORKER_FETCH_WAIT_MS": "-1"})
