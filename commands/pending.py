@@ -39,7 +39,10 @@ _INSERT_PENDING = (
             _BATCH.c.position,
             _BATCH.c.position,
             sa.cast(sa.literal("[]", sa.Text), JSONB),
-        ),
+        )
+        # In command id order, as the worker records outcomes (streams/outcomes.py): a batch
+        # sharing ids with one of the worker's waits for it instead of deadlocking.
+        .order_by(_BATCH.c.command_id),
     )
     .on_conflict_do_nothing()
 )

@@ -80,7 +80,10 @@ _ARRAYS = ", ".join(f"CAST(:{c} AS text[])::{t}[]" for c, t in zip(_COLUMNS, _TY
 # as one JSON array (no array quoting of large JSON texts), joined by their ordinal; a plan the
 # server prepares once, no SQL built per batch; and the waiters woken for the rows written.
 # The commands service may have recorded a command as pending; a decision replaces that, and a
-# repeated decision (after a crash) changes nothing, and wakes no one.
+# repeated decision (after a crash) changes nothing, and wakes no one. Rows go in in command id
+# order, as the commands service's pending rows do (commands/pending.py): two batches that
+# share ids then wait for one another instead of deadlocking (which cost a second each, the
+# server's deadlock_timeout, before one of them was aborted).
 _RECORD = sa.text(
     f"""
     WITH written AS (
@@ -89,6 +92,7 @@ _RECORD = sa.text(
         FROM unnest({_ARRAYS}) WITH ORDINALITY AS r({", ".join(_COLUMNS)}, n)
         JOIN jsonb_array_elements(CAST(:events AS jsonb)) WITH ORDINALITY AS e(events, n)
             USING (n)
+        ORDER BY r.command_id
         ON CONFLICT (command_id) DO UPDATE SET
             status = excluded.status,
             reason = excluded.reason,
