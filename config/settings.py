@@ -115,10 +115,14 @@ class Settings:
     # devstack starts): shorter means a faster takeover after a crash, and a rebalance whenever
     # a worker stalls that long.
     worker_session_timeout: float = 10.0
-    # How long the worker's fetches may wait to gather records (ms; 0: answered at the first
-    # record). A wait makes fewer, larger fetches (less CPU in the worker and the broker under
-    # load) and delays a lone command by up to that long.
-    worker_fetch_wait_ms: int = 0
+    # The longest a worker's fetch waits at the broker for records (ms). The consumer has one
+    # fetch in flight and leaves out the partitions whose records it still holds, so a fetch
+    # for quiet partitions held back the busy ones this long (Faust's 1,500 ms).
+    worker_fetch_max_wait_ms: int = 20
+    # A worker's fetch is answered once this many bytes are there (or at its max wait): 1 answers
+    # at the first record; more makes fewer, larger fetches (less CPU in the worker and the
+    # broker under load) and holds a lone command up to the max wait.
+    worker_fetch_min_bytes: int = 1
     # The worker's static member id in its group (Kafka's group.instance.id), or None to join as
     # a new member each start. A worker restarted with the same id takes its partitions back at
     # once, without the group waiting out the dead one's session; two live workers must never
@@ -187,7 +191,8 @@ class Settings:
             media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
             snapshot_every_commands=_int(e, "CHORUS_SNAPSHOT_EVERY", 1000),
             worker_session_timeout=_float(e, "CHORUS_WORKER_SESSION_TIMEOUT", 10.0),
-            worker_fetch_wait_ms=_not_negative(e, "CHORUS_WORKER_FETCH_WAIT_MS", 0),
+            worker_fetch_max_wait_ms=_not_negative(e, "CHORUS_WORKER_FETCH_MAX_WAIT_MS", 20),
+            worker_fetch_min_bytes=_not_negative(e, "CHORUS_WORKER_FETCH_MIN_BYTES", 1),
             worker_instance=e.get("CHORUS_WORKER_INSTANCE") or None,
         )
 
@@ -233,7 +238,8 @@ class Settings:
             "CHORUS_MEDIA_WORKERS": str(self.media_workers),
             "CHORUS_SNAPSHOT_EVERY": str(self.snapshot_every_commands),
             "CHORUS_WORKER_SESSION_TIMEOUT": repr(self.worker_session_timeout),
-            "CHORUS_WORKER_FETCH_WAIT_MS": str(self.worker_fetch_wait_ms),
+            "CHORUS_WORKER_FETCH_MAX_WAIT_MS": str(self.worker_fetch_max_wait_ms),
+            "CHORUS_WORKER_FETCH_MIN_BYTES": str(self.worker_fetch_min_bytes),
             "CHORUS_WORKER_INSTANCE": self.worker_instance,
         }
         return {name: value for name, value in env.items() if value is not None}

@@ -55,24 +55,18 @@ def create_worker_app(settings: Settings) -> faust.App:
     return app
 
 
-#: With a fetch wait, a fetch is answered once this much is there, or when the wait is up.
-FETCH_GATHER_BYTES = 1 << 20
-
-
 class FetchingConsumerThread(faust_kafka.AIOKafkaConsumerThread):
-    """Faust's consumer thread, whose fetches may wait to gather records: fewer, larger ones.
+    """Faust's consumer thread, its fetches bounded in wait and sized as the transport says.
 
-    Each fetch costs the worker (the request, a thread hand-over) and the broker; by default the
-    broker answers one as soon as a record is there, hundreds a second under load."""
+    The consumer has one fetch in flight per broker and leaves out the partitions whose records
+    it still holds: a fetch for quiet partitions (the events topic while only heartbeats come)
+    holds back the busy ones until it is answered, after Faust's 1,500 ms when nothing comes."""
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        wait_ms = getattr(transport, "fetch_wait_ms", 0)
-        if wait_ms:
-            # aiokafka reads these when it starts its fetcher, later (they are not arguments
-            # Faust passes on).
-            consumer._fetch_min_bytes = FETCH_GATHER_BYTES
-            consumer._fetch_max_wait_ms = wait_ms
+        # aiokafka reads these when it starts its fetcher, later (Faust does not pass them on).
+        consumer._fetch_max_wait_ms = transport.fetch_max_wait_ms
+        consumer._fetch_min_bytes = transport.fetch_min_bytes
         return consumer
 
 
@@ -82,10 +76,11 @@ class _Consumer(faust_kafka.Consumer):
 
 
 class WorkerTransport(faust_kafka.Transport):
-    """Faust's Kafka transport with `FetchingConsumerThread`, waiting `fetch_wait_ms` (0: not)."""
+    """Faust's Kafka transport with `FetchingConsumerThread` and its two fetch settings."""
 
     Consumer = _Consumer
-    fetch_wait_ms = 0
+    fetch_max_wait_ms = 20
+    fetch_min_bytes = 1
 
 
 class NoTables(TableManager):
@@ -124,7 +119,8 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
         TableManager=NoTables,
     )
     transport = WorkerTransport(app.conf.broker_consumer, app)
-    transport.fetch_wait_ms = settings.worker_fetch_wait_ms
+    transport.fetch_max_wait_ms = settings.worker_fetch_max_wait_ms
+    transport.fetch_min_bytes = max(1, settings.worker_fetch_min_bytes)
     app.transport = transport
     return app
 

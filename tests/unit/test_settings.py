@@ -322,11 +322,15 @@ def test_a_new_port_is_picked_avoiding_every_reserved_one(
     assert asked == [{41001, 41002}, {41001, 41002, 50001}]
 
 
-def test_the_worker_fetch_wait_is_read_and_written_back(tmp_path: Path) -> None:
-    assert Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)}).worker_fetch_wait_ms == 0
-    env = {"CHORUS_DATA_DIR": str(tmp_path), "CHORUS_WORKER_FETCH_WAIT_MS": "10"}
-    settings = Settings.from_env(env)
-    assert settings.worker_fetch_wait_ms == 10
-    assert Settings.from_env(settings.as_env()).worker_fetch_wait_ms == 10
-    with pytest.raises(SettingsError, match="CHORUS_WORKER_FETCH_WAIT_MS must be 0 or more"):
-        Settings.from_env({**env, "CHORUS_WORKER_FETCH_WAIT_MS": "-1"})
+def test_the_worker_fetch_settings_are_read_and_written_back(tmp_path: Path) -> None:
+    defaults = Settings.from_env({"CHORUS_DATA_DIR": str(tmp_path)})
+    assert (defaults.worker_fetch_max_wait_ms, defaults.worker_fetch_min_bytes) == (20, 1)
+    env = {
+        "CHORUS_DATA_DIR": str(tmp_path),
+        "CHORUS_WORKER_FETCH_MAX_WAIT_MS": "10",
+        "CHORUS_WORKER_FETCH_MIN_BYTES": "4096",
+    }
+    again = Settings.from_env(Settings.from_env(env).as_env())
+    assert (again.worker_fetch_max_wait_ms, again.worker_fetch_min_bytes) == (10, 4096)
+    with pytest.raises(SettingsError, match="CHORUS_WORKER_FETCH_MAX_WAIT_MS must be 0 or more"):
+        Settings.from_env({**env, "CHORUS_WORKER_FETCH_MAX_WAIT_MS": "-1"})
