@@ -191,8 +191,9 @@ class Settings:
             media_workers=_int(e, "CHORUS_MEDIA_WORKERS", os.cpu_count() or 1),
             snapshot_every_commands=_int(e, "CHORUS_SNAPSHOT_EVERY", 1000),
             worker_session_timeout=_float(e, "CHORUS_WORKER_SESSION_TIMEOUT", 10.0),
-            worker_fetch_max_wait_ms=_not_negative(e, "CHORUS_WORKER_FETCH_MAX_WAIT_MS", 20),
-            worker_fetch_min_bytes=_not_negative(e, "CHORUS_WORKER_FETCH_MIN_BYTES", 1),
+            # 0 would be a fetch loop that never waits: a core spent asking.
+            worker_fetch_max_wait_ms=_at_least(e, "CHORUS_WORKER_FETCH_MAX_WAIT_MS", 20, 1),
+            worker_fetch_min_bytes=_at_least(e, "CHORUS_WORKER_FETCH_MIN_BYTES", 1, 1),
             worker_instance=e.get("CHORUS_WORKER_INSTANCE") or None,
         )
 
@@ -345,10 +346,10 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return default if value is None else value
 
 
-def _not_negative(env: dict[str, str], name: str, default: int) -> int:
+def _at_least(env: dict[str, str], name: str, default: int, least: int) -> int:
     value = _int(env, name, default)
-    if value < 0:
-        raise SettingsError(f"{name} must be 0 or more, not {value}")
+    if value < least:
+        raise SettingsError(f"{name} must be at least {least}, not {value}")
     return value
 
 

@@ -120,7 +120,7 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
     )
     transport = WorkerTransport(app.conf.broker_consumer, app)
     transport.fetch_max_wait_ms = settings.worker_fetch_max_wait_ms
-    transport.fetch_min_bytes = max(1, settings.worker_fetch_min_bytes)
+    transport.fetch_min_bytes = settings.worker_fetch_min_bytes
     app.transport = transport
     return app
 

@@ -332,5 +332,6 @@ def test_the_worker_fetch_settings_are_read_and_written_back(tmp_path: Path) -> 
     }
     again = Settings.from_env(Settings.from_env(env).as_env())
     assert (again.worker_fetch_max_wait_ms, again.worker_fetch_min_bytes) == (10, 4096)
-    with pytest.raises(SettingsError, match="CHORUS_WORKER_FETCH_MAX_WAIT_MS must be 0 or more"):
-        Settings.from_env({**env, "CHORUS_WORKER_FETCH_MAX_WAIT_MS": "-1"})
+    for name in ("CHORUS_WORKER_FETCH_MAX_WAIT_MS", "CHORUS_WORKER_FETCH_MIN_BYTES"):
+        with pytest.raises(SettingsError, match=f"{name} must be at least 1, not 0"):
+            Settings.from_env({**env, name: "0"})
