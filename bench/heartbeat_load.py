@@ -75,8 +75,8 @@ class LoadResult:
         self.errors[what] = self.errors.get(what, 0) + 1
 
 
-def heartbeat_request(commands: str, device: Device, wait: bool) -> tuple[str, bytes]:
-    """The device's heartbeat as bytes, the same every time: (base URL, request)."""
+def heartbeat_request(commands: str, device: Device, wait: bool) -> bytes:
+    """The device's heartbeat as bytes, the same every time."""
     headers = {"Authorization": f"Bearer {device.token}", "Content-Type": "application/json"}
     if wait:
         headers["Prefer"] = "wait=10"
@@ -129,7 +129,7 @@ async def device_loop(
     """Heartbeats at start_at + phase + k * interval until the run (or, if silenced, half) ends."""
     stop_at = spec.start_at + (spec.seconds / 2 if device.silenced else spec.seconds)
     due = spec.start_at + phase
-    _, request = heartbeat_request(spec.commands, device, wait=sent is None)
+    request = heartbeat_request(spec.commands, device, wait=sent is None)
     while due < stop_at:
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         if time.monotonic() - due > spec.interval:
@@ -223,14 +223,8 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
     from its append to the NOTIFY of its outcome (blocking: run it in a thread)."""
     result = LoadResult()
     sent: dict[str, float] = {}
-    heard: dict[str, float] = {}
-    stop = threading.Event()
-    listening = threading.Event()
-    listener = threading.Thread(target=_listen, args=(spec.dsn, heard, listening, stop))
-    listener.start()
-    listening.wait(30)
     producer = Producer(producer_config(spec.bootstrap))
-    try:
+    with outcomes_heard(spec.dsn) as heard:
         for due, device in schedule(spec, phases):
             delay = due - time.monotonic()
             if delay > 0:
@@ -247,9 +241,6 @@ def run_direct(spec: DirectSpec, phases: list[float]) -> LoadResult:
         deadline = time.monotonic() + 60
         while len(heard) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.1)
-    finally:
-        stop.set()
-        listener.join()
     result.sent = len(sent)
     timed(result, sent, heard)
     return result

@@ -19,17 +19,15 @@ class Disconnected(Exception):
     """The server closed the connection before answering (a keep-alive one may be stale)."""
 
 
-def request_bytes(
-    method: str, url: str, headers: dict[str, str], body: bytes = b""
-) -> tuple[str, bytes]:
-    """(the base URL to send it to, a whole HTTP/1.1 request with its body)."""
+def request_bytes(method: str, url: str, headers: dict[str, str], body: bytes = b"") -> bytes:
+    """A whole HTTP/1.1 request with its body, for `url`."""
     parts = urlsplit(url)
     lines = [f"{method} {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1"]
     lines.append(f"Host: {parts.netloc}")
     lines += [f"{name}: {value}" for name, value in headers.items()]
     lines.append(f"Content-Length: {len(body)}")
     head = "\r\n".join(lines) + "\r\n\r\n"
-    return f"{parts.scheme}://{parts.netloc}", head.encode("latin-1") + body
+    return head.encode("latin-1") + body
 
 
 class _Connection(asyncio.Protocol):

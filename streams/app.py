@@ -79,8 +79,8 @@ class WorkerTransport(faust_kafka.Transport):
     """Faust's Kafka transport with `FetchingConsumerThread` and its two fetch settings."""
 
     Consumer = _Consumer
-    fetch_max_wait_ms = 20
-    fetch_min_bytes = 1
+    fetch_max_wait_ms: int  # set from Settings as the app is made (`_faust_app`)
+    fetch_min_bytes: int
 
 
 class NoTables(TableManager):
