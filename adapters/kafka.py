@@ -87,9 +87,7 @@ def ensure_topics(
     )
     deadline = time.monotonic() + timeout
     wanted = _new_topics(topics, partitions, replication)
-    futures = admin.create_topics(wanted, operation_timeout=timeout, request_timeout=timeout)
-    for name, future in futures.items():
-        _creation_result(name, future, bootstrap)
+    _create(admin, wanted, deadline, bootstrap)
     for topic in wanted:
         _wait_for_leaders(admin, topic.topic, topic.num_partitions, deadline)
 
@@ -132,15 +130,43 @@ def _new_topics(
     ]
 
 
-def _creation_result(name: str, future: Any, bootstrap: str) -> None:
+#: Errors of the client's own connections, not answers: the request is sent again. A broker
+#: handle is destroyed when a broker drops out of the cluster's metadata (a node of a cluster
+#: still forming, or restarting), failing what was in flight on it.
+TRANSIENT = frozenset({KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT})
+
+
+def _create(admin: AdminClient, wanted: list[NewTopic], deadline: float, bootstrap: str) -> None:
+    """Create `wanted`, sending again the topics whose request failed on a transient error
+    until `deadline`; a topic that exists already counts as created."""
+    while wanted:
+        remaining = max(1.0, deadline - time.monotonic())
+        futures = admin.create_topics(
+            wanted, operation_timeout=remaining, request_timeout=remaining
+        )
+        failed = {
+            name for name, future in futures.items() if _creation_failed(name, future, bootstrap)
+        }
+        wanted = [topic for topic in wanted if topic.topic in failed]
+        if wanted and time.monotonic() >= deadline:
+            names = ", ".join(topic.topic for topic in wanted)
+            raise InfraError(f"could not create Kafka topics {names} on {bootstrap} in time")
+        if wanted:
+            time.sleep(0.2)
+
+
+def _creation_failed(name: str, future: Any, bootstrap: str) -> bool:
+    """False once `name` exists, True after a transient error; InfraError for any other."""
     # exception() rather than result(): a raised error's traceback would tie the admin client
     # into a reference cycle and keep its connections open until the next garbage collection.
     exc = future.exception()
     if exc is None:
-        return
+        return False
     error = exc.args[0] if exc.args else None
     if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
-        return
+        return False
+    if isinstance(error, KafkaError) and error.code() in TRANSIENT:
+        return True
     raise InfraError(f"could not create Kafka topic {name} on {bootstrap}: {exc}")
 
 

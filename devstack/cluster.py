@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -68,6 +69,7 @@ class KafkaCluster:
                 node.launch()
             for node in self.nodes.values():
                 node.wait_ready(max(1.0, deadline - time.monotonic()))
+            self._wait_formed(deadline)
         except BaseException:
             self.stop()
             raise
@@ -106,6 +108,20 @@ class KafkaCluster:
             raise InfraError(f"no metadata for Kafka topic {topic}: {exc}") from exc
         partitions = metadata.topics[topic].partitions
         return {number: list(found.isrs) for number, found in partitions.items()}
+
+    def _wait_formed(self, deadline: float) -> None:
+        """Wait until every node's metadata lists every node: a node answers before the
+        controller has registered (unfenced) all of them, and a client told of a broker that
+        then drops out of the metadata fails what it had in flight on it."""
+        for node_id, node in self.nodes.items():
+            admin = AdminClient({"bootstrap.servers": f"{HOST}:{node.port}", "log_level": 0})
+            while True:
+                with suppress(KafkaException):
+                    if len(admin.list_topics(timeout=1.0).brokers) == self.size:
+                        break
+                if time.monotonic() >= deadline:
+                    raise node.failure(f"node {node_id} does not see all {self.size} nodes")
+                time.sleep(0.1)
 
     def _admin(self) -> AdminClient:
         return AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
