@@ -6,9 +6,12 @@ collection, so its pauses are part of a command's way to its decision and of eve
 answer. In the worker at 1,000 heartbeats/s the oldest generation was walked whole every 2-4 s
 (about 180,000 objects: Faust's and the clients' own, and the teams' states), 100-200 ms each,
 freeing nothing; the commands service caches tokens and memberships by the ten thousand.
-`settle` collects everything once, then freezes what survives (`gc.freeze`): later passes skip
-it, and the next `settle` unfreezes it first, so garbage among it is still found, once a minute
-instead of every few seconds.
+A `Settler` collects what is new since its last call and freezes what survives (`gc.freeze`):
+later passes skip it. Every `SWEEP_EVERY`th call it unfreezes the heap first, so garbage
+among the frozen objects (a reference cycle that died after it was frozen) is still found.
+That full sweep is the long pause (150-370 ms in a busy worker, which freed next to nothing);
+it comes once in ten minutes rather than every minute. Objects without cycles are freed by
+their reference counts, frozen or not.
 """
 
 from __future__ import annotations
@@ -27,15 +30,28 @@ log = logging.getLogger(__name__)
 
 #: A pause this long is worth a log line.
 LONG_PAUSE_SECONDS = 0.1
-#: How often the whole heap is collected and frozen again.
+#: How often what is new is collected and frozen.
 SETTLE_SECONDS = 60.0
+#: Every this many settles the frozen objects are collected too.
+SWEEP_EVERY = 10
 
 
-def settle() -> None:
-    """Collect every generation (frozen objects included), then freeze what survives."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
+class Settler:
+    """Call it every SETTLE_SECONDS: it collects the objects not frozen yet and freezes what
+    survives; every `sweep_every`th call (the first included) it collects the whole heap."""
+
+    def __init__(self, sweep_every: int = SWEEP_EVERY) -> None:
+        if sweep_every < 1:
+            raise ValueError(f"sweep_every must be at least 1, not {sweep_every}")
+        self.sweep_every = sweep_every
+        self.calls = 0
+
+    def __call__(self) -> None:
+        if self.calls % self.sweep_every == 0:
+            gc.unfreeze()
+        self.calls += 1
+        gc.collect()
+        gc.freeze()
 
 
 @asynccontextmanager
@@ -43,6 +59,7 @@ async def settled_heap(registry: CollectorRegistry) -> AsyncIterator[None]:
     """While in the block: collections timed into `registry`, and the heap settled every
     SETTLE_SECONDS (from the running event loop)."""
     forget = watch_collections(registry)
+    settle = Settler()
 
     async def settling() -> None:
         while True:

@@ -11,7 +11,7 @@ from faust.transport.drivers import aiokafka as faust_kafka
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from sqlalchemy import Engine, text
 
-from adapters.collector import SETTLE_SECONDS, settle, watch_collections
+from adapters.collector import SETTLE_SECONDS, Settler, watch_collections
 from adapters.kafka import kafka_reachable
 from config.faults import Faults
 from config.settings import Settings
@@ -32,6 +32,7 @@ def create_worker_app(settings: Settings) -> faust.App:
     engine = make_engine(settings.database_url) if settings.database_url else None
     add_pages(app, bootstrap, engine, registry)
     watch_collections(registry)
+    settle = Settler()
 
     @app.timer(interval=SETTLE_SECONDS)  # type: ignore[untyped-decorator]
     async def settle_heap() -> None:
