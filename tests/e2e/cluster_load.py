@@ -16,6 +16,7 @@ from schemas.positions import CommandPosition, parse_position
 
 #: How long one command may take to be accepted, through every retry, before the test fails.
 GIVE_UP_SECONDS = 90.0
+DEADLINE = 120.0  # bound of every wait for a condition of the cluster test
 RETRY_AFTER_CAP = 1.0
 STATUSES = ("available", "busy", "away")
 

@@ -14,21 +14,16 @@ partition again. Timings are printed (speed is measured, not asserted).
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
 from adapters.kafka import ensure_topics
@@ -37,12 +32,12 @@ from devstack.processes import Child
 from devstack.server import signal_group
 from devstack.supervisor import GiveUp, ServiceUnit, Supervisor
 from schemas.topics import Topics
-from tests.e2e.cluster_load import Accepted, Member, Sender, SteadyLoad, Tally
-from tests.integration.conftest import read_topic
+from tests.e2e.cluster_checks import check_every_command_once, outcomes_of, verify_replay
+from tests.e2e.cluster_group import member_of, rejoined, wait_for_group
+from tests.e2e.cluster_load import DEADLINE, Accepted, Member, Sender, SteadyLoad, Tally
 from tests.stack import ChorusStack, Client, running
 
 PARTITIONS = 3
-DEADLINE = 120.0  # bound of every wait for a condition
 
 
 @pytest.fixture
@@ -75,12 +70,12 @@ def test_a_broker_and_a_worker_crash_under_load(
         urls = [child.health_url.removesuffix("/healthz") for child in stack.children[2:]]
         members, sign_ups = sign_up_one_per_partition(stack, urls[0])
         figures: dict[str, float] = {"start": time.monotonic() - began}
-        wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, members=2)
+        wait_for_group(cluster.bootstrap, stack.worker_id, topics.commands, PARTITIONS, members=2)
         tally = Tally()
         with Sender(urls, tally) as sender:
             for member in members:
                 sender.presence(member, "warm-up", "available")
-        outcomes_of(urls[0], tally.accepted)  # both workers decide
+        outcomes_of(urls[0], tally.accepted, DEADLINE)  # both workers decide
 
         with SteadyLoad(urls, members) as load:
             load.wait_until("60 commands accepted", lambda got: len(got) >= 60, DEADLINE)
@@ -107,8 +102,8 @@ def test_a_broker_and_a_worker_crash_under_load(
 
         accepted = sign_ups + tally.accepted + load.accepted()
         assert not tally.failures and not load.tally.failures, tally.failures + load.tally.failures
-        check_every_command_once(cluster.bootstrap, topics, urls[0], accepted)
-        verify_replay(stack)
+        check_every_command_once(cluster.bootstrap, topics, PARTITIONS, urls[0], accepted)
+        verify_replay(stack, DEADLINE)
         figures["brokers"] = cluster.started_in or 0.0
         report(figures, accepted, load.tally.statuses + tally.statuses, began)
 
@@ -191,38 +186,6 @@ def sign_up_one_per_partition(stack: ChorusStack, url: str) -> tuple[list[Member
     return members, probes
 
 
-def group_seen(bootstrap: str, group: str, seen: Callable[[list[Any]], bool], what: str) -> float:
-    """Describe the group until `seen(its members)` holds; returns when it first did
-    (monotonic). AssertionError naming `what` after DEADLINE."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    deadline = time.monotonic() + DEADLINE
-    while time.monotonic() < deadline:
-        try:
-            described = admin.describe_consumer_groups([group])[group].result(timeout=10)
-        except Exception:  # the coordinator may be moving to another broker
-            time.sleep(0.2)
-            continue
-        if seen(described.members):
-            return time.monotonic()
-        time.sleep(0.1)
-    raise AssertionError(f"group {group}: not {what} within {DEADLINE:.0f} s")
-
-
-def wait_for_group(bootstrap: str, group: str, topic: str, members: int) -> float:
-    """Wait until the workers' group has `members` members that share all of `topic`; returns
-    when that was first seen (monotonic)."""
-
-    def sharing(found: list[Any]) -> bool:
-        owned = [
-            {tp.partition for tp in member.assignment.topic_partitions if tp.topic == topic}
-            for member in found
-        ]
-        everything = set().union(*owned) if owned else set()
-        return len(owned) == members and all(owned) and everything == set(range(PARTITIONS))
-
-    return group_seen(bootstrap, group, sharing, f"{members} members sharing {topic}")
-
-
 # --- the crashes ----------------------------------------------------------------------------
 
 
@@ -249,11 +212,11 @@ def worker_restarted(
     """SIGKILL a supervised worker: it is restarted and takes its partitions back (a static
     member: the group does not wait out its session). Seconds until commands are decided on
     every partition, and until it was back in the group."""
-    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, members=2)
+    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, PARTITIONS, members=2)
     before = member_of(bootstrap, stack.worker_id, VICTIM)
     killed_at = kill_worker(stack, VICTIM)
     with ThreadPoolExecutor(1) as pool:
-        back = pool.submit(rejoined, bootstrap, stack.worker_id, before)
+        back = pool.submit(rejoined, bootstrap, stack.worker_id, VICTIM, before)
         decided = takeover(urls, members, tally, killed_at)
         return {"takeover": decided, "rejoined": back.result() - killed_at}
 
@@ -264,10 +227,12 @@ def worker_lost(
     """SIGKILL the other worker with nothing to restart it (its machine is gone): the group
     hands its partitions to the survivor once its session runs out. Seconds until commands are
     decided on every partition, and until the survivor owned every partition."""
-    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, members=2)
+    wait_for_group(bootstrap, stack.worker_id, stack.topics.commands, PARTITIONS, members=2)
     killed_at = kill_worker(stack, "worker-2")
     with ThreadPoolExecutor(1) as pool:
-        alone = pool.submit(wait_for_group, bootstrap, stack.worker_id, stack.topics.commands, 1)
+        alone = pool.submit(
+            wait_for_group, bootstrap, stack.worker_id, stack.topics.commands, PARTITIONS, 1
+        )
         decided = takeover(urls, members, tally, killed_at)
         return {"survivor": decided, "rebalanced": alone.result() - killed_at}
 
@@ -282,29 +247,6 @@ def kill_worker(stack: ChorusStack, name: str) -> float:
     return killed_at
 
 
-def member_of(bootstrap: str, group: str, instance: str) -> str:
-    """The member id the group coordinator has for a static member (its instance id)."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
-    described = admin.describe_consumer_groups([group])[group].result(timeout=10)
-    (member,) = [m for m in described.members if m.group_instance_id == instance]
-    return str(member.member_id)
-
-
-def rejoined(bootstrap: str, group: str, before: str) -> float:
-    """Wait until the killed worker's instance is in the group under a new member id, with
-    partitions; returns when that was first seen (monotonic)."""
-
-    def back(found: list[Any]) -> bool:
-        return any(
-            member.group_instance_id == VICTIM
-            and member.member_id != before
-            and member.assignment.topic_partitions
-            for member in found
-        )
-
-    return group_seen(bootstrap, group, back, f"{VICTIM} back")
-
-
 def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: float) -> float:
     """Seconds from the worker's death until a command sent after it is decided on every
     partition (the slowest partition's): once the restarted worker has its partitions back."""
@@ -313,94 +255,11 @@ def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: fl
         with Sender(urls, tally) as sender:
             accepted = sender.presence(member, "takeover", "busy")
         assert accepted is not None, tally.failures
-        ((decided_at, _),) = outcomes_of(urls[0], [accepted]).values()
+        ((decided_at, _),) = outcomes_of(urls[0], [accepted], DEADLINE).values()
         return decided_at - killed_at
 
     with ThreadPoolExecutor(len(members)) as pool:
         return max(pool.map(decided_after, members))
-
-
-# --- the checks -----------------------------------------------------------------------------
-
-
-def outcomes_of(url: str, accepted: list[Accepted]) -> dict[str, tuple[float, dict[str, Any]]]:
-    """Wait until every command is decided; when each was first seen decided (monotonic), and
-    its outcome. Each must be accepted with one event (a presence.set always emits one)."""
-    decided: dict[str, float] = {}
-    bodies: dict[str, dict[str, Any]] = {}
-    by_id = {a.command_id: a for a in accepted}
-    deadline = time.monotonic() + DEADLINE
-    with httpx.Client(base_url=url, timeout=10) as http:
-
-        def look(command: Accepted) -> tuple[str, dict[str, Any]]:
-            headers = {"Authorization": f"Bearer {command.member.token}"}
-            answer = http.get(f"/v1/commands/{command.command_id}", headers=headers)
-            assert answer.status_code == 200, answer.text
-            return command.command_id, answer.json()
-
-        with ThreadPoolExecutor(4) as pool:
-            while len(decided) < len(by_id):
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"{len(by_id) - len(decided)} commands still pending")
-                waiting = [a for cid, a in by_id.items() if cid not in decided]
-                for command_id, body in pool.map(look, waiting):
-                    if body["status"] != "pending":
-                        decided[command_id] = time.monotonic()
-                        bodies[command_id] = body
-                if len(decided) < len(by_id):
-                    time.sleep(0.05)
-    for command_id, body in bodies.items():
-        assert body["status"] == "accepted", body
-        assert [e["type"] for e in body["events"]] == ["presence.changed"], body
-        assert body["events"][0]["causation_id"] == command_id, body
-    return {command_id: (decided[command_id], bodies[command_id]) for command_id in decided}
-
-
-def check_every_command_once(
-    bootstrap: str, topics: Topics, url: str, accepted: list[Accepted]
-) -> None:
-    """Every 202 has a decided outcome and its one event in the log; no key took effect twice."""
-    assert len({a.key for a in accepted}) == len(accepted), "a key was accepted twice"
-    ids = {a.command_id for a in accepted}
-    assert len(ids) == len(accepted), "two keys were given one command"
-    outcomes = outcomes_of(url, accepted)
-    events = unique_events(read_topic(bootstrap, topics.events, PARTITIONS))
-    logged = {event["event_id"] for event in events}
-    for _, body in outcomes.values():
-        assert {e["event_id"] for e in body["events"]} <= logged, f"not in the log: {body}"
-    effects: dict[str, list[int]] = defaultdict(list)
-    for event in events:
-        effects[event["causation_id"]].append(event["seq"])
-    lost = ids - set(effects)
-    assert not lost, f"{len(lost)} acknowledged commands have no event: {sorted(lost)[:5]}"
-    doubled = {cid: seqs for cid, seqs in effects.items() if len(seqs) > 1}
-    assert not doubled, f"commands with more than one effect: {list(doubled.items())[:5]}"
-    # Every effect in the log is one a client was answered 202 for: none from a lost retry.
-    unexplained = set(effects) - ids
-    assert not unexplained, f"effects no 202 accounts for: {sorted(unexplained)[:5]}"
-
-
-def unique_events(records: list[Any]) -> list[dict[str, Any]]:
-    """The log's events once each: a record written twice after a crash is one event."""
-    by_position: dict[tuple[str, int], dict[str, Any]] = {}
-    for record in records:
-        if record is None:
-            continue
-        position = (record["team_id"], record["seq"])
-        earlier = by_position.setdefault(position, record)
-        assert earlier == record, f"two different records at {position}"
-    return list(by_position.values())
-
-
-def verify_replay(stack: ChorusStack) -> None:
-    verified = subprocess.run(
-        [sys.executable, "-m", "cli.main", "replay", "verify"],
-        env=stack.env(),
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-    )
-    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def report(

@@ -66,6 +66,37 @@ async def test_commands_recorded_meanwhile_are_written_in_one_batch() -> None:
     assert engine.transactions == 1
 
 
+async def test_rows_recorded_while_a_batch_gathers_are_written_with_it() -> None:
+    engine = ScriptedEngine()
+    recorder = PendingRecorder(engine.typed(), gather=0.05)
+    recorder.record("cmd0", "team", "user", "c0.0")
+    recorder.start()
+    await asyncio.sleep(0)  # the recorder took the first row and gathers
+    assert engine.executed == []
+
+    recorder.record("cmd1", "team", "user", "c0.1")
+    recorder.record("cmd2", "team", "user", "c0.2")
+    await _written(engine, 3)
+    await recorder.close()
+
+    assert [[r["command_id"] for r in batch] for batch in _batches(engine)] == [
+        ["cmd0", "cmd1", "cmd2"]
+    ]
+
+
+async def test_closing_while_a_batch_gathers_writes_it() -> None:
+    engine = ScriptedEngine()
+    recorder = PendingRecorder(engine.typed(), gather=60)
+    recorder.record("cmd0", "team", "user", "c0.0")
+    recorder.start()
+    await asyncio.sleep(0)  # the first row is off the queue, gathering
+    recorder.record("cmd1", "team", "user", "c0.1")
+
+    await recorder.close()
+
+    assert [[r["command_id"] for r in batch] for batch in _batches(engine)] == [["cmd0", "cmd1"]]
+
+
 async def test_a_backlog_is_written_in_bounded_batches_in_order(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
