@@ -148,11 +148,12 @@ def _create(admin: AdminClient, wanted: list[NewTopic], deadline: float, bootstr
             name for name, future in futures.items() if _creation_failed(name, future, bootstrap)
         }
         wanted = [topic for topic in wanted if topic.topic in failed]
-        if wanted and time.monotonic() >= deadline:
+        if not wanted:
+            return
+        if time.monotonic() >= deadline:
             names = ", ".join(topic.topic for topic in wanted)
             raise InfraError(f"could not create Kafka topics {names} on {bootstrap} in time")
-        if wanted:
-            time.sleep(0.2)
+        time.sleep(0.2)
 
 
 def _creation_failed(name: str, future: Any, bootstrap: str) -> bool:

@@ -75,7 +75,7 @@ def test_a_broker_and_a_worker_crash_under_load(
         with Sender(urls, tally) as sender:
             for member in members:
                 sender.presence(member, "warm-up", "available")
-        outcomes_of(urls[0], tally.accepted, DEADLINE)  # both workers decide
+        outcomes_of(urls[0], tally.accepted)  # both workers decide
 
         with SteadyLoad(urls, members) as load:
             load.wait_until("60 commands accepted", lambda got: len(got) >= 60, DEADLINE)
@@ -103,7 +103,7 @@ def test_a_broker_and_a_worker_crash_under_load(
         accepted = sign_ups + tally.accepted + load.accepted()
         assert not tally.failures and not load.tally.failures, tally.failures + load.tally.failures
         check_every_command_once(cluster.bootstrap, topics, PARTITIONS, urls[0], accepted)
-        verify_replay(stack, DEADLINE)
+        verify_replay(stack)
         figures["brokers"] = cluster.started_in or 0.0
         report(figures, accepted, load.tally.statuses + tally.statuses, began)
 
@@ -255,7 +255,7 @@ def takeover(urls: list[str], members: list[Member], tally: Tally, killed_at: fl
         with Sender(urls, tally) as sender:
             accepted = sender.presence(member, "takeover", "busy")
         assert accepted is not None, tally.failures
-        ((decided_at, _),) = outcomes_of(urls[0], [accepted], DEADLINE).values()
+        ((decided_at, _),) = outcomes_of(urls[0], [accepted]).values()
         return decided_at - killed_at
 
     with ThreadPoolExecutor(len(members)) as pool:
