@@ -5,7 +5,8 @@ whole window, the price of the large batches that keep a busy partition up to da
 window is chosen per batch from the size of the last one: a quiet stream waits only the shortest
 window after its first record, and a busy one (whose batches fill) the longest. A batch's events
 are acknowledged only once the next batch is asked for, so a worker that dies while handling a
-batch leaves all of it to be read again.
+batch leaves all of it to be read again; the events its consumer removed from the batch (list)
+it was given are not acknowledged at all.
 """
 
 from __future__ import annotations
@@ -82,7 +83,9 @@ async def take_batches(stream: Any, most: int, window: Window) -> AsyncIterator[
             first.clear()
             full.clear()
             yield batch
-            for event in batch:  # not on an exception: unhandled records are read again
+            # Not on an exception (unhandled records are read again), and only those the
+            # consumer left in the batch.
+            for event in batch:
                 await stream.ack(event)
             last_size = len(batch)
             room.set()

@@ -9,6 +9,12 @@ Per batch of commands (gathered by `take_batches`, up to `DECIDE_BATCH`), in thi
 3. keep the new states in memory, record the outcomes for the commands service in one
    transaction (retried, and queued while the database is down: `OutcomeWriter`);
 4. let Faust commit the commands' offsets (after the agent has processed the batch).
+A partition handed to another worker in a rebalance is fenced off here: the revocation waits
+for the batch being decided (its events and outcomes written) before the worker rejoins the
+group, and commands of the partition still in hand afterwards are neither decided nor
+acknowledged (Faust does not wait for its agents: `stream_wait_empty=False`); its next owner
+reads them from the last commit. Without that, the old owner could write events behind the
+back of a new owner that had already restored the team from the log: two writers of one seq.
 Every so often, off this path, the changed teams' states are written as snapshots with the
 events offset they reflect (`SnapshotWriter`), so that a new owner of the partition folds only
 the events after them.
@@ -75,6 +81,11 @@ DECIDE_WINDOW = Window(shortest=0.001, longest=0.02, full_at=20)
 MAX_RETRY_DELAY = 10.0
 # A rebalance or a stop waits this long at most for the snapshots (they only shorten a fold).
 SNAPSHOT_FLUSH_SECONDS = 5.0
+# A revocation waits this long at most for the batch being decided (under Faust's rebalance
+# timeout, past which the group would go on without this worker anyway).
+REVOKE_WAIT_SECONDS = 30.0
+#: The verdict on a command of a partition revoked before it was decided: left to the next owner.
+REVOKED = "revoked"
 
 
 @dataclass
@@ -122,6 +133,8 @@ class Decider:
         )
         self._events = events
         self._faults = faults
+        self._revoked: set[int] = set()  # revoked and not assigned again: decided elsewhere
+        self._deciding = asyncio.Lock()  # held while a batch is decided and written
 
     async def decide(self, partition: int, offset: int, raw: bytes) -> str:
         """Decide the command at `offset` of commands partition `partition`; what became of it."""
@@ -130,9 +143,17 @@ class Decider:
     async def decide_many(self, commands: Sequence[tuple[int, int, bytes]]) -> list[str]:
         """Decide (partition, offset, raw) commands in log order, as a poll delivers them; what
         became of each. Their events are written together (each partition's in one go), then
-        their outcomes are recorded together (one transaction)."""
+        their outcomes are recorded together (one transaction). A command of a revoked
+        partition is left alone (verdict `REVOKED`)."""
+        async with self._deciding:
+            return await self._decide_many(commands)
+
+    async def _decide_many(self, commands: Sequence[tuple[int, int, bytes]]) -> list[str]:
         batch = _Batch()
-        verdicts = [await self._decide_one(batch, *command) for command in commands]
+        verdicts = [
+            REVOKED if command[0] in self._revoked else await self._decide_one(batch, *command)
+            for command in commands
+        ]
         positions: dict[int, int | None] = {}
         if batch.records:
             self._faults.point(BEFORE_EVENTS_WRITTEN)
@@ -203,10 +224,23 @@ class Decider:
 
     def assigned(self, partitions: set[int]) -> None:
         """Partitions this worker now owns: restore their teams (in the background)."""
+        self._revoked -= partitions
         self.states.preload(partitions)
 
     async def revoked(self, partitions: set[int]) -> None:
-        """Partitions another worker may now own: snapshot, then forget their teams."""
+        """Partitions another worker may now own: no command of theirs is decided from now on;
+        once the batch being decided is written, snapshot them, then forget their teams."""
+        self._revoked |= partitions
+        try:
+            async with asyncio.timeout(REVOKE_WAIT_SECONDS):
+                async with self._deciding:
+                    pass
+        except TimeoutError:
+            log.warning(
+                "partitions %s revoked while a batch was still being decided after %.0f s",
+                sorted(partitions),
+                REVOKE_WAIT_SECONDS,
+            )
         if self.snapshots is not None:
             await self.snapshots.flush(partitions, timeout=SNAPSHOT_FLUSH_SECONDS)
         self.states.forget(partitions)
@@ -231,6 +265,11 @@ def install_decider(
 ) -> None:
     """Add the decider's agent, its partition hand-over and the presence timer to a Faust app."""
     decided = Counter("chorus_commands_decided", "Commands decided", ["outcome"], registry=registry)
+    left = Counter(
+        "chorus_commands_left_to_next_owner",
+        "Commands of a partition revoked before they were decided (read again by its next owner)",
+        registry=registry,
+    )
     deciding = Histogram(
         "chorus_decide_seconds",
         "From a command's arrival at the worker to its events acknowledged",
@@ -268,8 +307,14 @@ def install_decider(
             took = time.perf_counter() - started
             batches.observe(len(commands))
             for outcome in outcomes:
-                deciding.observe(took)
-                decided.labels(outcome).inc()
+                if outcome == REVOKED:
+                    left.inc()
+                else:
+                    deciding.observe(took)
+                    decided.labels(outcome).inc()
+            # Not acknowledged: the commands of partitions revoked meanwhile (their next owner
+            # reads them again).
+            events[:] = [e for e, o in zip(events, outcomes, strict=True) if o != REVOKED]
             yield None
 
     def ours(topic_partitions: Any) -> set[int]:

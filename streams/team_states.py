@@ -193,8 +193,12 @@ class TeamStates:
                 log.warning("could not preload partition %d: %s", partition, exc)
 
     def put(self, partition: int, team_id: str, state: TeamState, position: int | None) -> None:
-        """Keep a team's new state; `position`: the offset after its new events, if any."""
-        kept = self._partitions.setdefault(partition, Partition())
+        """Keep a team's new state; `position`: the offset after its new events, if any. A
+        partition forgotten meanwhile stays forgotten: it is restored whole if it comes back
+        (a partition of this one team would hide its other teams and its recovery)."""
+        kept = self._partitions.get(partition)
+        if kept is None:
+            return
         kept.teams[team_id] = state
         if position is not None:  # a lease refreshed alone is no reason for a new snapshot
             kept.dirty.add(team_id)

@@ -18,14 +18,24 @@ from tests.integration.conftest import read_topic
 from tests.stack import ChorusStack
 
 
+class Undecided(AssertionError):
+    """Commands still not decided at the deadline, with what GET last said of each."""
+
+    def __init__(self, last: dict[str, tuple[Accepted, int, str]]) -> None:
+        super().__init__(f"{len(last)} commands still pending")
+        self.last = last  # by command id: the command, its GET's status code, its status
+
+
 def outcomes_of(
     url: str, accepted: list[Accepted], timeout: float = DEADLINE
 ) -> dict[str, tuple[float, dict[str, Any]]]:
     """Wait until every command is decided; when each was first seen decided (monotonic), and
-    its outcome. Each must be accepted with one event (a presence.set always emits one)."""
+    its outcome. Each must be accepted with one event (a presence.set always emits one).
+    Undecided after `timeout` seconds: raises Undecided."""
     decided: dict[str, float] = {}
     bodies: dict[str, dict[str, Any]] = {}
     by_id = {a.command_id: a for a in accepted}
+    last: dict[str, tuple[Accepted, int, str]] = {}
     deadline = time.monotonic() + timeout
     with httpx.Client(base_url=url, timeout=10) as http:
 
@@ -33,14 +43,17 @@ def outcomes_of(
             headers = {"Authorization": f"Bearer {command.member.token}"}
             answer = http.get(f"/v1/commands/{command.command_id}", headers=headers)
             if answer.status_code == 404:  # for a moment: pending is written off the request
-                return command.command_id, {"status": "pending"}
-            assert answer.status_code == 200, answer.text
-            return command.command_id, answer.json()
+                body = {"status": "pending"}
+            else:
+                assert answer.status_code == 200, answer.text
+                body = answer.json()
+            last[command.command_id] = (command, answer.status_code, body["status"])
+            return command.command_id, body
 
         with ThreadPoolExecutor(4) as pool:
             while len(decided) < len(by_id):
                 if time.monotonic() > deadline:
-                    raise AssertionError(f"{len(by_id) - len(decided)} commands still pending")
+                    raise Undecided({cid: last[cid] for cid in by_id if cid not in decided})
                 waiting = [a for cid, a in by_id.items() if cid not in decided]
                 for command_id, body in pool.map(look, waiting):
                     if body["status"] != "pending":
@@ -62,7 +75,10 @@ def check_every_command_once(
     assert len({a.key for a in accepted}) == len(accepted), "a key was accepted twice"
     ids = {a.command_id for a in accepted}
     assert len(ids) == len(accepted), "two keys were given one command"
-    outcomes = outcomes_of(url, accepted)
+    try:
+        outcomes = outcomes_of(url, accepted)
+    except Undecided as undecided:
+        raise AssertionError(explain(undecided, bootstrap, topics, partitions)) from undecided
     events = unique_events(read_topic(bootstrap, topics.events, partitions))
     logged = {event["event_id"] for event in events}
     for _, body in outcomes.values():
@@ -77,6 +93,26 @@ def check_every_command_once(
     # Every effect in the log is one a client was answered 202 for: none from a lost retry.
     unexplained = set(effects) - ids
     assert not unexplained, f"effects no 202 accounts for: {sorted(unexplained)[:5]}"
+
+
+def explain(undecided: Undecided, bootstrap: str, topics: Topics, partitions: int) -> str:
+    """What is known of commands left undecided: their partition, when they were sent, what
+    GET said, and whether the log has their events (decided, outcome not recorded) or not."""
+    logged = defaultdict(list)
+    for record in read_topic(bootstrap, topics.events, partitions):
+        if record is not None and record["causation_id"] in undecided.last:
+            logged[record["causation_id"]].append(record["seq"])
+    now = time.monotonic()
+    lines = [str(undecided)]
+    for command_id, (command, code, status) in sorted(
+        undecided.last.items(), key=lambda item: item[1][0].sent_at
+    ):
+        lines.append(
+            f"  {command_id}: partition {command.partition}, sent {now - command.sent_at:.1f} s "
+            f"ago ({command.attempts} attempts), GET {code} {status}, "
+            f"events in the log at seq {logged.get(command_id, 'none')}"
+        )
+    return "\n".join(lines)
 
 
 def unique_events(records: list[Any]) -> list[dict[str, Any]]:

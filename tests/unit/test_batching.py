@@ -50,3 +50,31 @@ async def test_batches_keep_the_order_and_hold_at_most_the_limit() -> None:
     assert [value for batch in batches for value in batch] == [*values, b"alone"]
     assert all(1 <= len(batch) <= 3 for batch in batches)
     assert max(map(len, batches)) == 3  # eight records put at once were batched, not one by one
+
+
+async def test_events_the_consumer_removes_from_a_batch_are_not_acknowledged() -> None:
+    app = faust.App("batching-acks-test", store="memory://", autodiscover=False)
+    seen: list[Any] = []
+
+    @app.agent(app.topic("values", value_serializer="raw"))
+    async def gather(stream: Any) -> AsyncIterator[None]:
+        async for batch in take_batches(stream, 10, Window(0.05, 0.05, full_at=2)):
+            seen.extend(batch)
+            batch[:] = [event for event in batch if event.value != b"left"]
+            yield None
+
+    try:
+        async with gather.test_context() as agent:
+            await asyncio.gather(*(agent.put(value) for value in (b"kept", b"left", b"also")))
+            async with asyncio.timeout(10):
+                while len(seen) < 3:
+                    await asyncio.sleep(0.01)  # waiting for the batches, not timing them
+                await agent.put(b"next")  # the first batch is acknowledged once this one is asked
+                while not any(event.value == b"next" for event in seen):
+                    await asyncio.sleep(0.01)
+    finally:
+        consumer: Any = app.consumer
+        consumer._thread.thread_loop.close()
+
+    acked = {event.value: event.message.acked for event in seen[:3]}
+    assert acked == {b"kept": True, b"left": False, b"also": True}
