@@ -16,6 +16,7 @@ from auth.cache import VerifiedTokens, call_team_cache, forget_ended_memberships
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
+from commands.retention import Pruner
 from config.settings import Settings
 from web.service import ServiceState, database_engine, state_of
 
@@ -51,6 +52,9 @@ async def open_commands_state(
         pending = PendingRecorder(autocommit)
         pending.start()
         stack.push_async_callback(pending.close)
+        pruner = Pruner(engine, registry)
+        pruner.start()
+        stack.push_async_callback(pruner.close)
         tokens, members = VerifiedTokens(settings.require_secret), membership_cache()
         forget_ended_memberships(tokens.revocations, members)
         yield CommandsState(

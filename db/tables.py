@@ -71,6 +71,8 @@ idempotency_keys = sa.Table(
     sa.Column("command_id", UUID, nullable=False),
     sa.Column("response", JSONB, nullable=True),
     _created_at(),
+    # Keys past their lifetime are pruned (commands/retention.py).
+    sa.Index("idempotency_keys_by_age", "created_at", postgresql_using="brin"),
 )
 
 # Written by the commands service when it accepts a call (commands/client_commands.py).
@@ -168,6 +170,8 @@ command_outcomes = sa.Table(
     sa.Column("events", JSONB, nullable=False),
     _created_at("decided_at"),
     sa.Index("command_outcomes_by_position", "command_position"),
+    # Outcomes past their lifetime are pruned (commands/retention.py).
+    sa.Index("command_outcomes_by_age", "decided_at", postgresql_using="brin"),
 )
 
 # Read models (revision 0003). All four are written by the worker's projector through the
