@@ -29,6 +29,7 @@ from confluent_kafka import Producer
 from adapters.kafka import producer_config
 from bench.http_client import Disconnected, HttpPool, request_bytes
 from db.engines import OUTCOMES_CHANNEL
+from db.outcomes import outcome_notice
 from schemas.clock import format_time
 from schemas.commands import Command, RecordHeartbeat
 from schemas.mapper import MAPPER
@@ -279,4 +280,4 @@ def _listen(
         listening.set()
         while not stop.is_set():
             for notice in conn.notifies(timeout=0.2):
-                heard.setdefault(notice.payload, time.monotonic())
+                heard.setdefault(outcome_notice(notice.payload)[0], time.monotonic())

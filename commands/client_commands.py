@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from auth.memberships import role_in_team, team_of_call
 from commands import idempotency
+from commands.outcomes import Expected
 from commands.publisher import AppendOutcomeUnknown, KafkaUnavailable
 from commands.state import commands_state
 from db.outcomes import load_outcome, outcome_body
@@ -187,11 +188,13 @@ async def submit(request: Request, submission: Submission) -> Response:
     wait = _requested_wait(request)
     command_id = new_command_id()
     if key is None:
-        try:
-            answer = await _append(request, submission, command_id)
-        except _OutcomeUnknown as unknown:
-            return _outcome_unknown(unknown.answer)
-        return await _answer(request, answer, wait)
+        # Waited for from before the append: the decision's notification is then the answer.
+        with commands_state(request).outcomes.expecting(command_id, wait > 0) as expected:
+            try:
+                answer = await _append(request, submission, command_id)
+            except _OutcomeUnknown as unknown:
+                return _outcome_unknown(unknown.answer)
+            return await _answer(request, answer, wait, expected)
     fingerprint = idempotency.request_fingerprint(
         request.method, request.url.path, await read_limited(request)
     )
@@ -305,10 +308,12 @@ def _accepted(answer: dict[str, Any]) -> Response:
     return Response(orjson.dumps(answer), status_code=202, media_type="application/json")
 
 
-async def _answer(request: Request, answer: dict[str, Any], wait: float) -> Response:
+async def _answer(
+    request: Request, answer: dict[str, Any], wait: float, expected: Expected | None = None
+) -> Response:
     if wait <= 0:
         return _accepted(answer)
-    row = await commands_state(request).outcomes.wait(answer["command_id"], wait)
+    row = await commands_state(request).outcomes.wait(answer["command_id"], wait, expected)
     if row is None:
         return _accepted({**answer, "status": "pending"})
     if row.status == "rejected":

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -13,7 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engines import OUTCOMES_CHANNEL
-from db.outcomes import load_outcome, load_outcomes
+from db.outcomes import BareOutcome, load_outcome, load_outcomes, outcome_notice
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +80,21 @@ def _settle(
             future.set_result(value)
 
 
+@dataclass(frozen=True)
+class Expected:
+    """A wait registered before its command was appended: a decision cannot come before it,
+    so if the listener was listening then, the notification is the first word of it."""
+
+    woken: asyncio.Future[BareOutcome | None]
+    listening: bool
+
+
 class OutcomeWaiter:
-    """Wakes requests that wait (`Prefer: wait=N`) when the worker records their outcome."""
+    """Wakes requests that wait (`Prefer: wait=N`) when the worker records their outcome.
+
+    A notification that carries the outcome whole (accepted with no events: a lease refreshed)
+    is the answer; another is read from the table (a batch of reads for many requests).
+    """
 
     def __init__(self, engine: AsyncEngine, database_url: str) -> None:
         self._reads = DecidedReads(engine)
@@ -88,7 +103,7 @@ class OutcomeWaiter:
             .set(drivername="postgresql")
             .render_as_string(hide_password=False)
         )
-        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._waiters: dict[str, list[asyncio.Future[BareOutcome | None]]] = {}
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
 
@@ -101,44 +116,67 @@ class OutcomeWaiter:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def wait(self, command_id: str, timeout: float) -> Any | None:
-        """The outcome row once decided, or None if it is still pending after `timeout`."""
+    @contextlib.contextmanager
+    def expecting(self, command_id: str, wanted: bool = True) -> Iterator[Expected | None]:
+        """Register a wait for a command about to be appended (None if not `wanted`)."""
+        if not wanted:
+            yield None
+            return
+        expected = Expected(self._register(command_id), self._listening.is_set())
+        try:
+            yield expected
+        finally:
+            self._unregister(command_id, expected.woken)
+
+    async def wait(
+        self, command_id: str, timeout: float, expected: Expected | None = None
+    ) -> Any | None:
+        """The outcome (a row, or a `BareOutcome`) once decided, or None if it is still pending
+        after `timeout`. With `expected` (registered before the append), no first read."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        woken = self._register(command_id)
+        woken = self._register(command_id) if expected is None else expected.woken
         try:
-            # Registered before the first read, so a decision landing in between still wakes us.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._listening.wait(), min(timeout, 2.0))
-            while True:
+            if expected is None or not expected.listening:
+                # Registered before the first read, so a decision landing in between wakes us.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._listening.wait(), min(timeout, 2.0))
                 row = await self._reads.decided(command_id)
-                remaining = deadline - loop.time()
-                if row is not None or remaining <= 0:
+                if row is not None:
                     return row
+            while (remaining := deadline - loop.time()) > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(woken), min(remaining, RECHECK_SECONDS))
-                if woken.done():  # read again, and wait for the next wake-up after that
+                if woken.done():
+                    if (bare := woken.result()) is not None:
+                        return bare
+                    # Read again, and wait for the next wake-up after that.
                     self._unregister(command_id, woken)
                     woken = self._register(command_id)
+                row = await self._reads.decided(command_id)
+                if row is not None:
+                    return row
+            return None
         finally:
             self._unregister(command_id, woken)
 
-    def _register(self, command_id: str) -> asyncio.Future[None]:
-        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def _register(self, command_id: str) -> asyncio.Future[BareOutcome | None]:
+        woken: asyncio.Future[BareOutcome | None] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(command_id, []).append(woken)
         return woken
 
-    def _unregister(self, command_id: str, woken: asyncio.Future[None]) -> None:
+    def _unregister(self, command_id: str, woken: asyncio.Future[BareOutcome | None]) -> None:
         waiters = self._waiters.get(command_id, [])
         if woken in waiters:
             waiters.remove(woken)
         if not waiters:
             self._waiters.pop(command_id, None)
 
-    def _wake(self, command_id: str) -> None:
+    def _wake(self, payload: str) -> None:
+        command_id, bare = outcome_notice(payload)
         for woken in self._waiters.get(command_id, []):
             if not woken.done():
-                woken.set_result(None)
+                woken.set_result(bare)
 
     async def _listen_forever(self) -> None:
         while True:

@@ -15,7 +15,9 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # NOTIFY channels between the worker (writer) and the services (listeners).
-OUTCOMES_CHANNEL = "command_outcomes"  # payload: a decided command's id
+# Payload: a decided command's id; for one accepted with no events (a lease refreshed), followed
+# by a space and its position, which is then its whole outcome (db/outcomes.py `outcome_notice`).
+OUTCOMES_CHANNEL = "command_outcomes"
 CHANGES_CHANNEL = "rm_changes"  # payload: "<team_id>:<seq>" of a projected event
 # A database that is down must make callers fail fast (503), not hang.
 CONNECT_TIMEOUT_SECONDS = 3

@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.tables import command_outcomes
+
+
+@dataclass(frozen=True)
+class BareOutcome:
+    """The outcome of a command accepted with no events, as its notification tells it whole
+    (the fields of a stored row that `outcome_body` reads)."""
+
+    command_id: str
+    position: str
+    status: str = "accepted"
+    reason: None = None
+    events: list[Any] = field(default_factory=list)
+
+
+def outcome_notice(payload: str) -> tuple[str, BareOutcome | None]:
+    """The command id an outcomes notification names, and its whole outcome if it carries it."""
+    command_id, _, position = payload.partition(" ")
+    return command_id, BareOutcome(command_id, position) if position else None
 
 
 def outcome_body(row: Any) -> dict[str, Any]:

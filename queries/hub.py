@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.engines import CHANGES_CHANNEL, OUTCOMES_CHANNEL
+from db.outcomes import outcome_notice
 from db.tables import rm_changes, rm_positions
 from queries.decisions import Decisions
 from queries.stream import SseWriter
@@ -285,7 +286,7 @@ class ChangeHub:
                         self._kick(team_id)  # catch up what passed while not listening
                     async for notice in conn.notifies():
                         if notice.channel == OUTCOMES_CHANNEL:
-                            self.decisions.recorded(notice.payload)
+                            self.decisions.recorded(outcome_notice(notice.payload)[0])
                         else:
                             self._notified(notice.payload)
             except asyncio.CancelledError:

@@ -83,7 +83,8 @@ _ARRAYS = ", ".join(f"CAST(:{c} AS text[])::{t}[]" for c, t in zip(_COLUMNS, _TY
 # repeated decision (after a crash) changes nothing, and wakes no one. Rows go in in command id
 # order, as the commands service's pending rows do (commands/pending.py): two batches that
 # share ids then wait for one another instead of deadlocking (which cost a second each, the
-# server's deadlock_timeout, before one of them was aborted).
+# server's deadlock_timeout, before one of them was aborted). The notification of an outcome
+# accepted with no events carries its position: a request waiting for it needs no read.
 _RECORD = sa.text(
     f"""
     WITH written AS (
@@ -102,9 +103,15 @@ _RECORD = sa.text(
                 excluded.command_position, {command_outcomes.name}.command_position
             )
         WHERE {command_outcomes.name}.status = 'pending'
-        RETURNING command_id
+        RETURNING command_id, status, position, events
     )
-    SELECT pg_notify(:channel, command_id::text) FROM written
+    SELECT pg_notify(
+        :channel,
+        CASE WHEN status = 'accepted' AND events = '[]'::jsonb
+            THEN command_id::text || ' ' || position
+            ELSE command_id::text
+        END
+    ) FROM written
     """
 )
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, event, make_url, text
 
 from config.faults import Faults
 from db.engines import OUTCOMES_CHANNEL, make_engine
+from db.outcomes import BareOutcome, outcome_notice
 from schemas.commands import CommandPayload, JoinCall, StartCall
 from schemas.mapper import MAPPER
 from schemas.topics import Topics
@@ -67,6 +68,33 @@ class TestPostgresOutcomeRecorder(OutcomeRecorderContract):
 
             woken = [n.payload for n in conn.notifies(timeout=10, stop_after=1)]
         assert woken == [records[0]["causation_id"]]
+
+    def test_a_lease_refreshed_is_told_whole_by_its_notification(
+        self, recorder: PostgresOutcomeRecorder
+    ) -> None:
+        lease = {
+            "command_id": str(uuid.uuid4()),
+            "team_id": str(uuid.uuid4()),
+            "actor": "user",
+            "status": "accepted",
+            "reason": None,
+            "position": "7",
+            "command_position": "c0.4",
+            "events": [],
+        }
+        records = decided_records(str(uuid.uuid4()), StartCall(call_id="c1"))
+        url = make_url(self.url).set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f"LISTEN {OUTCOMES_CHANNEL}")
+
+            recorder.record([lease, *outcomes_of(records)])
+
+            woken = {n.payload for n in conn.notifies(timeout=10, stop_after=2)}
+        # The lease's outcome is whole in its notification; the call start's is read.
+        assert woken == {f"{lease['command_id']} 7", records[0]["causation_id"]}
+        assert outcome_notice(f"{lease['command_id']} 7")[1] == BareOutcome(
+            lease["command_id"], "7"
+        )
 
     def test_a_batch_of_outcomes_is_one_insert_and_wakes_each_waiter(
         self, recorder: PostgresOutcomeRecorder

@@ -8,8 +8,8 @@ already in the state's caches, so no handler has to ask the database who may do 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,9 +66,13 @@ class FakeOutcomes:
     decided: Any = None
     waits: list[tuple[str, float]] = field(default_factory=list)
 
-    async def wait(self, command_id: str, timeout: float) -> Any:
+    async def wait(self, command_id: str, timeout: float, expected: Any = None) -> Any:
         self.waits.append((command_id, timeout))
         return self.decided
+
+    @contextmanager
+    def expecting(self, command_id: str, wanted: bool = True) -> Iterator[None]:
+        yield None
 
 
 @dataclass

@@ -6,7 +6,7 @@ import asyncio
 from typing import Any
 
 from commands.outcomes import DecidedReads, OutcomeWaiter, load_decided
-from db.outcomes import outcome_body
+from db.outcomes import BareOutcome, outcome_body, outcome_notice
 from tests.fakedb import ScriptedEngine, row
 
 DATABASE = "postgresql+psycopg://chorus:secret@localhost:5432/chorus"
@@ -98,3 +98,43 @@ async def test_a_failed_read_fails_each_request_reading_with_it() -> None:
     found = await asyncio.gather(reads.decided("a"), reads.decided("b"), return_exceptions=True)
 
     assert [type(each) for each in found] == [OSError, OSError]
+
+
+def test_a_notification_names_its_command_and_carries_an_outcome_with_no_events() -> None:
+    assert outcome_notice("cmd") == ("cmd", None)
+    assert outcome_notice("cmd 12") == ("cmd", BareOutcome("cmd", "12"))
+    assert outcome_body(BareOutcome("cmd", "12")) == outcome_body(_stored("accepted"))
+
+
+async def test_a_wait_expected_before_its_append_is_answered_by_the_notification_alone() -> None:
+    engine = ScriptedEngine()  # any read would fail: nothing is scripted
+    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+    waiter._listening.set()  # (its LISTEN connection, which this test does not open)
+
+    with waiter.expecting("cmd") as expected:
+        waiting = asyncio.ensure_future(waiter.wait("cmd", 5.0, expected))
+        await asyncio.sleep(0)
+        waiter._wake("other 3")
+        waiter._wake("cmd 12")
+        found = await asyncio.wait_for(waiting, 2.0)
+
+    assert found == BareOutcome("cmd", "12")
+    assert not engine.executed
+    assert not waiter._waiters  # nothing left registered
+
+
+async def test_a_notification_without_the_outcome_has_it_read() -> None:
+    decided = _stored("rejected", reason="call_ended")
+    engine = ScriptedEngine([decided])
+    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+    waiter._listening.set()
+
+    with waiter.expecting("cmd") as expected:
+        waiting = asyncio.ensure_future(waiter.wait("cmd", 5.0, expected))
+        await asyncio.sleep(0)
+        assert not engine.executed  # expected from before the append: no first read
+        waiter._wake("cmd")
+        found = await asyncio.wait_for(waiting, 2.0)
+
+    assert found is decided
+    assert len(engine.executed) == 1
