@@ -60,6 +60,7 @@ async def test_a_new_decider_restores_from_the_snapshots_and_the_events_after_th
         await first.decide(1, 1, _raw("b", "ann", StartCall(call_id="c1")))
         assert first.snapshots is not None
         await first.revoked({1})  # written on the way out
+        first.assigned({1})  # and back (a rebalance hands a worker its partitions again)
         await first.decide(1, 2, _raw("a", "bob", JoinCall(call_id="c1")))  # after them
         checkpoint = restore(store.latest(1)).start
 
