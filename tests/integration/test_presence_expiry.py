@@ -52,7 +52,7 @@ def test_heartbeats_keep_a_device_online_without_events_until_they_stop(
         time.sleep(TTL / 4)
     assert [e["actor"] for e in _presence_events(stack, team_id)] == [alice.user_id]
 
-    # Silenced: offline once the lease runs out (the timer looks every 0.5 s).
+    # Silenced: offline once the lease runs out (the timer looks every 0.25 s).
     expired: list[dict[str, Any]] = []
     while not expired and time.monotonic() < last_beat + 20:
         time.sleep(0.2)

@@ -91,6 +91,6 @@ def test_a_team_with_no_device_online_is_never_due() -> None:
 
 
 def test_the_presence_timer_looks_twice_a_second_or_more_often_for_a_short_ttl() -> None:
-    assert presence_timer_interval(30) == 0.5
-    assert presence_timer_interval(1.2) == pytest.approx(0.4)
-    assert presence_timer_interval(0.1) == 0.25
+    assert presence_timer_interval(30) == 0.25
+    assert presence_timer_interval(0.6) == pytest.approx(0.2)
+    assert presence_timer_interval(0.1) == 0.1
