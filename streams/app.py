@@ -16,6 +16,7 @@ from adapters.kafka import kafka_reachable
 from config.faults import Faults
 from config.settings import Settings
 from db.engines import make_engine
+from streams.commits import StrictCommits
 from streams.decider import Decider, install_decider
 from streams.event_log import KafkaEventLog
 from streams.outcomes import PostgresOutcomeRecorder
@@ -71,7 +72,7 @@ class FetchingConsumerThread(faust_kafka.AIOKafkaConsumerThread):
         return consumer
 
 
-class _Consumer(faust_kafka.Consumer):
+class _Consumer(StrictCommits, faust_kafka.Consumer):
     def _new_consumer_thread(self) -> Any:
         return FetchingConsumerThread(self, loop=self.loop, beacon=self.beacon)
 

@@ -1,0 +1,84 @@
+"""Offsets are committed only past records every one of which was handled (streams/commits.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import pytest
+from faust.types import TP
+
+import streams.commits
+from streams.app import _Consumer
+from streams.commits import HOLE_GRACE_SECONDS, StrictCommits
+
+PARTITION = TP("t.commands", 2)
+
+
+class Acks(StrictCommits):
+    """Faust's consumer bookkeeping, as the overrides see it."""
+
+    def __init__(self, committed: int | None, acked: list[int]) -> None:
+        self._acked: Any = defaultdict(list, {PARTITION: list(acked)})
+        self._acked_index: Any = defaultdict(set, {PARTITION: set(acked)})
+        self._committed_offset: Any = defaultdict(lambda: None, {PARTITION: committed})
+        self.sought: list[tuple[TP, int]] = []
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        self.sought.append((partition, offset))
+
+
+def test_the_worker_consumer_commits_strictly() -> None:
+    assert _Consumer._new_offset is StrictCommits._new_offset
+    assert _Consumer._add_gap is StrictCommits._add_gap
+
+
+def test_the_run_from_the_last_commit_is_committed() -> None:
+    acks = Acks(committed=5, acked=[7, 5, 6, 9])
+
+    assert acks._new_offset(PARTITION) == 8
+    assert acks._acked[PARTITION] == [9]
+    assert acks._acked_index[PARTITION] == {9}
+
+
+def test_a_run_one_past_the_last_commit_is_not_committed() -> None:
+    # Faust would commit 8 here: offset 5 was never handled.
+    acks = Acks(committed=5, acked=[6, 7])
+
+    assert acks._new_offset(PARTITION) is None
+    assert acks._acked[PARTITION] == [6, 7]
+
+
+def test_before_the_first_commit_the_first_run_is_committed() -> None:
+    assert Acks(committed=None, acked=[3, 4])._new_offset(PARTITION) == 5
+
+
+async def test_a_jump_in_the_offsets_read_acknowledges_nothing() -> None:
+    acks = Acks(committed=5, acked=[5])
+
+    await acks._add_gap(PARTITION, 6, 9)
+
+    assert acks._new_offset(PARTITION) == 6  # not 10
+
+
+async def test_a_hole_that_stays_has_the_partition_read_again_from_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(streams.commits.time, "monotonic", lambda: now[0])
+    acks = Acks(committed=5, acked=[6, 7])
+
+    assert acks._new_offset(PARTITION) is None
+    now[0] += HOLE_GRACE_SECONDS / 2
+    assert acks._new_offset(PARTITION) is None
+    await asyncio.sleep(0)
+    assert acks.sought == []  # a rebalance's reads may still fill it
+
+    now[0] += HOLE_GRACE_SECONDS
+    assert acks._new_offset(PARTITION) is None
+    await asyncio.sleep(0)
+    assert acks.sought == [(PARTITION, 5)]
+
+    acks._acked[PARTITION].append(5)  # read again and handled: the run commits
+    assert acks._new_offset(PARTITION) == 8
