@@ -54,6 +54,15 @@ class StrictCommits:
             return None
         acked.sort()
         committed = self._committed_offset[tp]
+        if committed is not None and acked[0] < committed:
+            # Acknowledged while the partition was away (its commit unknown), committed since.
+            stale = 0
+            while stale < len(acked) and acked[stale] < committed:
+                stale += 1
+            self._acked_index[tp].difference_update(acked[:stale])
+            del acked[:stale]
+            if not acked:
+                return None
         if committed is not None and acked[0] != committed:
             self._hole(tp, committed)
             return None

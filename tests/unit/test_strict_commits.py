@@ -82,3 +82,12 @@ async def test_a_hole_that_stays_has_the_partition_read_again_from_it(
 
     acks._acked[PARTITION].append(5)  # read again and handled: the run commits
     assert acks._new_offset(PARTITION) == 8
+
+
+def test_offsets_acknowledged_below_the_commit_are_dropped_not_taken_for_a_hole() -> None:
+    # Acknowledged while the partition was revoked; handed back, its commit is read as 10.
+    acks = Acks(committed=10, acked=[8, 9, 10, 11])
+
+    assert acks._new_offset(PARTITION) == 12
+    assert acks._acked[PARTITION] == []
+    assert acks._acked_index[PARTITION] == set()
