@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
@@ -45,37 +44,31 @@ def _delete_older(table: sa.Table, column: sa.Column[datetime]) -> sa.Delete:
     return sa.delete(table).where(sa.column("ctid") == sa.func.any(chosen))
 
 
+# Table -> (the statement deleting a chunk of its old rows, how long its rows are kept).
 _PRUNED = {
-    "command_outcomes": _delete_older(command_outcomes, command_outcomes.c.decided_at),
-    "idempotency_keys": _delete_older(idempotency_keys, idempotency_keys.c.created_at),
+    "command_outcomes": (
+        _delete_older(command_outcomes, command_outcomes.c.decided_at),
+        OUTCOME_LIFETIME,
+    ),
+    "idempotency_keys": (
+        _delete_older(idempotency_keys, idempotency_keys.c.created_at),
+        KEY_LIFETIME,
+    ),
 }
 
 
-@dataclass(frozen=True)
-class Lifetimes:
-    """How long each table's rows are kept."""
-
-    outcomes: timedelta = OUTCOME_LIFETIME
-    keys: timedelta = KEY_LIFETIME
-
-    def cutoffs(self, now: datetime) -> dict[str, datetime]:
-        return {"command_outcomes": now - self.outcomes, "idempotency_keys": now - self.keys}
-
-
 async def prune(
-    engine: AsyncEngine,
-    lifetimes: Lifetimes = Lifetimes(),
-    *,
-    chunk: int = PRUNE_CHUNK,
-    pause: float = CHUNK_PAUSE_SECONDS,
+    engine: AsyncEngine, *, chunk: int = PRUNE_CHUNK, pause: float = CHUNK_PAUSE_SECONDS
 ) -> dict[str, int]:
     """Delete every row past its lifetime, a chunk per transaction; rows deleted, by table."""
     deleted: dict[str, int] = {}
-    for name, cutoff in lifetimes.cutoffs(datetime.now(UTC)).items():
+    now = datetime.now(UTC)
+    for name, (statement, lifetime) in _PRUNED.items():
+        cutoff = now - lifetime
         deleted[name] = 0
         while True:
             async with engine.begin() as conn:
-                result = await conn.execute(_PRUNED[name], {"cutoff": cutoff, "chunk": chunk})
+                result = await conn.execute(statement, {"cutoff": cutoff, "chunk": chunk})
             deleted[name] += result.rowcount
             if result.rowcount < chunk:
                 break
@@ -92,11 +85,9 @@ class Pruner:
         registry: CollectorRegistry,
         *,
         every: float = PRUNE_EVERY_SECONDS,
-        lifetimes: Lifetimes = Lifetimes(),
     ) -> None:
         self._engine = engine
         self._every = every
-        self._lifetimes = lifetimes
         self._deleted = Counter(
             "chorus_rows_pruned",
             "Rows deleted past their lifetime (command outcomes, Idempotency-Keys)",
@@ -118,7 +109,7 @@ class Pruner:
         while True:
             await asyncio.sleep(self._every)
             try:
-                deleted = await prune(self._engine, self._lifetimes)
+                deleted = await prune(self._engine)
             except Exception as exc:  # the database is down: the next round deletes them
                 log.warning("pruning old outcomes and keys failed: %s", exc)
                 continue
