@@ -10,6 +10,10 @@ offset committed). Here an offset is committed only when every offset from the l
 to it was acknowledged. A hole that stays (records skipped by the fetch, which Faust then drops
 as already read) makes the consumer read the partition again from the hole: its records are
 handed over again, those already decided are found decided, and the hole's are decided.
+A partition with no commit yet starts at the first offset it holds, not at whatever run comes
+first: a record appended just before a rebalance and dropped with the fetched records a
+rebalance throws away (seen: a partition's first command, never decided, while the commands
+after it were) is then a hole like any other.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ log = logging.getLogger(__name__)
 #: How long a hole after the last commit may stay before the partition is read again from it: a
 #: partition handed back in a rebalance is read again from its commit anyway, within this.
 HOLE_GRACE_SECONDS = 2.0
+#: How long an assignment waits for the partitions' first offsets (else: the first run counts).
+START_LOOKUP_SECONDS = 5.0
 
 
 class StrictCommits:
@@ -36,6 +42,30 @@ class StrictCommits:
     _committed_offset: Any
     _holes: dict[TP, tuple[int, float]]  # tp -> (the commit it starts at, when first seen)
     _seeks: set[asyncio.Future[None]]  # partitions being read again
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the commits of an assignment, then: a partition with no commit (or
+        one below the first offset the partition still holds) starts at its first offset."""
+        await super().perform_seek()  # type: ignore[misc]
+        consumer: Any = self
+        partitions = set(consumer.assignment())
+        if not partitions:
+            return
+        try:
+            async with asyncio.timeout(START_LOOKUP_SECONDS):
+                starts = await consumer.earliest_offsets(*partitions)
+        except Exception as exc:  # the broker is down: commits as before, from the first run
+            log.warning("the first offsets of %d partitions are unknown: %s", len(partitions), exc)
+            return
+        self._take_starts(starts)
+
+    def _take_starts(self, starts: Any) -> None:
+        """Take the first offset of each partition (tp -> offset) as its commit, if it has
+        none or an older one."""
+        for tp, start in starts.items():
+            committed = self._committed_offset[tp]
+            if start is not None and start >= 0 and (committed is None or committed < start):
+                self._committed_offset[tp] = start
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         """A jump in the offsets read: not a gap in these topics, so nothing is acknowledged."""
@@ -48,7 +78,7 @@ class StrictCommits:
 
     def _new_offset(self, tp: TP) -> int | None:
         """The offset to commit: the end of the run of acknowledged offsets starting at the last
-        commit (any run, before the first commit), or None."""
+        commit (or the partition's first offset), or None."""
         acked = self._acked[tp]
         if not acked:
             return None
