@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -40,24 +39,21 @@ def create_worker_app(settings: Settings) -> faust.App:
     async def settle_heap() -> None:
         settle()
 
-    projector = (
-        None
-        if engine is None
-        else install_projector(
+    install_decider(
+        app,
+        _decider(settings, bootstrap, engine),
+        commands_topic=settings.topics.commands,
+        partitions=settings.partitions,
+        registry=registry,
+    )
+    if engine is not None:
+        install_projector(
             app,
             events_topic=settings.topics.events,
             partitions=settings.partitions,
             engine=engine,
             registry=registry,
         )
-    )
-    install_decider(
-        app,
-        _decider(settings, bootstrap, engine, None if projector is None else projector.follow),
-        commands_topic=settings.topics.commands,
-        partitions=settings.partitions,
-        registry=registry,
-    )
     return app
 
 
@@ -131,12 +127,7 @@ def _faust_app(settings: Settings, bootstrap: str) -> faust.App:
     return app
 
 
-def _decider(
-    settings: Settings,
-    bootstrap: str,
-    engine: Engine | None,
-    written: Callable[[dict[int, list[dict[str, Any]]]], None] | None,
-) -> Decider:
+def _decider(settings: Settings, bootstrap: str, engine: Engine | None) -> Decider:
     faults = Faults.parse(settings.faults)
     return Decider(
         KafkaEventLog(bootstrap, settings.topics.events),
@@ -145,7 +136,6 @@ def _decider(
         faults=faults,
         snapshots=KafkaSnapshotStore(bootstrap, settings.topics.decider_snapshots),
         snapshot_every=settings.snapshot_every_commands,
-        written=written,
     )
 
 

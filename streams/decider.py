@@ -6,10 +6,8 @@ Per batch of commands (gathered by `take_batches`, up to `DECIDE_BATCH`), in thi
    the log and of the batch's commands before it;
 2. write the batch's events, each to its command's partition of the events topic, in order,
    and await the broker's acks (all of them);
-3. hand the events to the projector of this worker (`Projector.follow`, which projects them
-   without waiting for them to be read back from the topic, if it is free); keep the new states
-   in memory, record the outcomes for the commands service in one transaction (retried, and
-   queued while the database is down: `OutcomeWriter`);
+3. keep the new states in memory, record the outcomes for the commands service in one
+   transaction (retried, and queued while the database is down: `OutcomeWriter`);
 4. let Faust commit the commands' offsets (after the agent has processed the batch).
 A partition handed to another worker in a rebalance is fenced off here: the revocation waits
 for the batch being decided (its events and outcomes written) before the worker rejoins the
@@ -121,7 +119,6 @@ class Decider:
         snapshots: SnapshotStore | None = None,
         snapshot_every: int = SNAPSHOT_EVERY_COMMANDS,
         clock: Callable[[], float] = time.time,
-        written: Callable[[dict[int, list[dict[str, Any]]]], None] | None = None,
     ) -> None:
         self.presence_ttl = presence_ttl
         self.outcomes = None if outcomes is None else OutcomeWriter(outcomes)
@@ -135,7 +132,6 @@ class Decider:
             )
         )
         self._events = events
-        self._written = written  # told each batch's records once they are in the log
         self._faults = faults
         self._revoked: set[int] = set()  # revoked and not assigned again: decided elsewhere
         self._deciding = asyncio.Lock()  # held while a batch is decided and written
@@ -166,8 +162,6 @@ class Decider:
             )
             positions = dict(zip(batch.records, written, strict=True))
             self._faults.point(AFTER_EVENTS_ACKED)
-            if self._written is not None:
-                self._written(batch.records)
         for partition, team_id, after, wrote in batch.kept:
             self.states.put(partition, team_id, after, positions[partition] if wrote else None)
         if self.outcomes is not None:

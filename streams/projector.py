@@ -8,12 +8,6 @@ Per batch of event records (gathered by `take_batches`, up to `PROJECT_BATCH`), 
    the position moves and the record is kept in the `quarantine` table, in one transaction);
 3. let Faust commit the offsets, which it does only after the agent asked for the next batch, so
    always after the write committed.
-Events this worker's decider has just written (acknowledged by the brokers, so in the log) are
-projected at once, without waiting for them to come back from the topic (`follow`): that saves a
-change one fetch on its way to the live streams. Only teams whose view is at the seq just before
-the new records are projected so, and only while nothing else is being projected (one follow at
-a time); the rest, and every record read back from the topic afterwards, go the way above, where
-what `follow` wrote is found applied already and skipped.
 A crash between 2 and 3 re-reads records whose seq is stored already: they are skipped. A guard
 that finds another position (another worker wrote during a rebalance) or other tables (`chorus
 rebuild` swapped them) reloads the view from the tables and projects again. A database that is
@@ -25,12 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import faust
-import orjson
 from msgspec.structs import replace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Connection, Engine
@@ -68,16 +61,10 @@ class _Step:
 class Projector:
     """Views of the teams of the events partitions this worker owns, and how they are written."""
 
-    def __init__(
-        self, engine: Engine, followed: Callable[[list[str], float], None] | None = None
-    ) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._on_followed = followed  # told what became of each `follow`'s records, how fast
         self._views: dict[int, dict[str, TeamView]] = {}
         self._generation: int | None = None  # of the tables the cached views were loaded from
-        self._writing = asyncio.Lock()  # one batch projected at a time: views change in order
-        self._owned: set[int] = set()  # events partitions this worker projects
-        self._following: asyncio.Task[list[str]] | None = None
 
     async def apply(self, partition: int, raw: bytes) -> str:
         """Project one record of `partition` into the tables; returns what became of it."""
@@ -109,54 +96,8 @@ class Projector:
             view = await self._reload(partition, team_id)  # stored elsewhere, or stale
         return "skipped"
 
-    def follow(self, partitions: Mapping[int, list[dict[str, Any]]]) -> None:
-        """Project records the decider has just had acknowledged, without waiting for them to be
-        read back (in a task of its own: the decider does not wait for it).
-
-        Left to the topic's way: partitions this worker does not project, and everything while
-        a batch is being projected (so records never queue up here under load).
-        """
-        if self._writing.locked() or (self._following and not self._following.done()):
-            return
-        records = [
-            (partition, orjson.dumps(record))  # the bytes the topic holds
-            for partition, written in partitions.items()
-            if partition in self._owned
-            for record in written
-        ]
-        if records:
-            self._following = asyncio.create_task(self._follow(records))
-
-    async def _follow(self, records: list[tuple[int, bytes]]) -> list[str]:
-        started = time.perf_counter()
-        try:
-            outcomes = await self.apply_many(records, contiguous=True)
-        except Exception:  # the topic's way projects them all the same
-            log.exception("read models: projecting %d new events early failed", len(records))
-            return []
-        if self._on_followed is not None:
-            self._on_followed(outcomes, time.perf_counter() - started)
-        return outcomes
-
-    def assigned(self, partitions: set[int]) -> None:
-        self._owned |= partitions
-
-    async def apply_many(
-        self, records: Sequence[tuple[int, bytes]], *, contiguous: bool = False
-    ) -> list[str]:
+    async def apply_many(self, records: Sequence[tuple[int, bytes]]) -> list[str]:
         """Project `(partition, raw)` records in log order; what became of each.
-
-        `contiguous`: a team's records are projected only if its view is at the seq just
-        before its first one; otherwise they are left alone (`"deferred"`), to be projected
-        when read from the topic.
-        """
-        async with self._writing:
-            return await self._apply_many(records, contiguous)
-
-    async def _apply_many(
-        self, records: Sequence[tuple[int, bytes]], contiguous: bool
-    ) -> list[str]:
-        """`apply_many` (called once the batch before it is written).
 
         Each team's records make one step, and every team's step is written in one transaction
         (`save_many`): a batch.s worth of events costs one commit, not one each. A team whose
@@ -166,7 +107,6 @@ class Projector:
         """
         outcomes = ["skipped"] * len(records)
         steps: dict[tuple[int, str], _Step] = {}
-        deferred: set[tuple[int, str]] = set()
         for index, (partition, raw) in enumerate(records):
             record = record_or_none(raw)
             key = None if record is None else record_key(record)
@@ -176,16 +116,9 @@ class Projector:
                 continue
             step = steps.get((partition, key[0]))
             if step is None:
-                if (partition, key[0]) in deferred:
-                    outcomes[index] = "deferred"
-                    continue
                 view = self._views.get(partition, {}).get(key[0])
                 if view is None:
                     view = await self._reload(partition, key[0])
-                if contiguous and key[1] != view.seq + 1:
-                    deferred.add((partition, key[0]))
-                    outcomes[index] = "deferred"
-                    continue
                 step = steps[(partition, key[0])] = _Step(partition, view, view)
             if key[1] > step.after.seq:
                 step.after, changes = project(step.after, record)
@@ -195,16 +128,9 @@ class Projector:
         moving = [step for step in steps.values() if step.indexes]
         if not moving:
             return outcomes
-
-        def save() -> Awaitable[list[bool]]:
-            return asyncio.to_thread(self._save_steps, moving)
-
         try:
-            # Early records are not waited for: the topic's way waits for the database.
-            written = await (save() if contiguous else _patiently(save))
-        except DBAPIError:  # data the tables cannot hold, somewhere in the batch (or down)
-            if contiguous:  # the topic's way sets aside what the tables refuse
-                return ["deferred" if outcome == "applied" else outcome for outcome in outcomes]
+            written = await _patiently(lambda: asyncio.to_thread(self._save_steps, moving))
+        except DBAPIError:  # data the tables cannot hold, somewhere in the batch
             return [await self.apply(partition, raw) for partition, raw in records]
         for step, saved in zip(moving, written, strict=True):
             if saved:
@@ -214,7 +140,7 @@ class Projector:
                 continue
             self._views.get(step.partition, {}).pop(step.after.team_id, None)
             for index in step.indexes:
-                outcomes[index] = "deferred" if contiguous else await self.apply(*records[index])
+                outcomes[index] = await self.apply(*records[index])
         return outcomes
 
     def _save_steps(self, steps: list[_Step]) -> list[bool]:
@@ -227,7 +153,6 @@ class Projector:
 
     def forget(self, partitions: set[int]) -> None:
         """Drop views of partitions another worker may now own (reloaded if they come back)."""
-        self._owned -= partitions
         for partition in partitions:
             self._views.pop(partition, None)
 
@@ -333,36 +258,18 @@ def install_projector(
     engine: Engine,
     registry: CollectorRegistry | None = None,
 ) -> Projector:
-    """Add the projector agent (events topic -> read-model tables) to a Faust app; its
-    `follow` is for the decider of the same app."""
+    """Add the projector agent (events topic -> read-model tables) to a Faust app."""
+    projector = Projector(engine)
     registry = registry if registry is not None else CollectorRegistry()
     projected = Counter(
-        "chorus_events_projected",
-        "Event records read from the topic by the projector, by what became of them",
-        ["outcome"],
-        registry=registry,
-    )
-    early = Counter(
-        "chorus_events_projected_early",
-        "Event records projected as soon as this worker's decider had them acknowledged, "
-        "before they were read back from the topic (then counted as skipped there)",
-        registry=registry,
+        "chorus_events_projected", "Event records projected", ["outcome"], registry=registry
     )
     projecting = Histogram(
         "chorus_project_seconds",
-        "From an event's arrival at the projector (or from the decider) to its read models "
-        "committed, for the records written (not those found written already)",
+        "From an event's arrival at the projector to its read models committed",
         registry=registry,
         buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
     )
-
-    def followed(outcomes: list[str], took: float) -> None:
-        for outcome in outcomes:
-            if outcome == "applied":
-                early.inc()
-                projecting.observe(took)
-
-    projector = Projector(engine, followed)
     topic = app.topic(
         events_topic, key_serializer="raw", value_serializer="raw", partitions=partitions
     )
@@ -376,8 +283,7 @@ def install_projector(
             outcomes = await projector.apply_many([(e.message.partition, e.value) for e in events])
             took = time.perf_counter() - started
             for outcome in outcomes:
-                if outcome != "skipped":
-                    projecting.observe(took)
+                projecting.observe(took)
                 projected.labels(outcome).inc()
             yield None
 
@@ -385,10 +291,5 @@ def install_projector(
         revoked = args[0] if args else ()
         projector.forget({tp.partition for tp in revoked if tp.topic == events_topic})
 
-    def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        assigned = args[0] if args else ()
-        projector.assigned({tp.partition for tp in assigned if tp.topic == events_topic})
-
     app.on_partitions_revoked.connect(on_revoked)
-    app.on_partitions_assigned.connect(on_assigned)
     return projector
