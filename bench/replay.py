@@ -13,7 +13,11 @@ reported, so that a noisy machine slows both sides alike. Beside each rate: CPU 
 event (this process's threads and the replay's helper process; the broker's are not counted).
 
     .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
-                                     [--readers floor state ...]
+                                     [--readers floor state ...] [--profile DIR]
+
+With `--profile DIR`, each replay reader runs once more after the rounds (not counted) under
+py-spy, which records this process and the replay's helper (collapsed stacks in DIR), and the
+functions its samples were in are printed: what bounds a replay's rate.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -37,6 +42,7 @@ from rich.table import Table
 
 from adapters.kafka import producer_config
 from bench.harness import BenchStack, bench_stack, console
+from bench.profile import hot, profiled
 from cli.main import main as chorus
 from schemas.clock import format_time, parse_time
 from schemas.commands import (
@@ -300,6 +306,7 @@ def main() -> None:
         default=list(READERS),
         help="which readers to run (the floor always runs: the ratios are to it)",
     )
+    parser.add_argument("--profile", default="", help="folder for py-spy stacks of the replay")
     args = parser.parse_args()
     with bench_stack() as stack:
         console.print(f"deciding {args.teams} teams' days ...")
@@ -310,7 +317,35 @@ def main() -> None:
         del rows
         readers = tuple(name for name in READERS if name == "floor" or name in args.readers)
         rates, cpu = measure(stack, events, args.rounds, readers)
+        if args.profile:
+            profile(stack, Path(args.profile), [r for r in PROFILED if r in readers])
     show(rates, cpu, events)
+
+
+PROFILED = ("export", "state")  # the readers that are the replay's own work
+
+
+def profile(stack: BenchStack, folder: Path, readers: list[str]) -> None:
+    """Run each reader once more under py-spy; print where its samples went."""
+    target = stack.workdir / "export.jsonl"
+    runs: dict[str, list[str]] = {
+        "export": ["replay", "export", "-o", str(target)],
+        "state": ["replay", "state", "--at", "now"],
+    }
+    for name in readers:
+        path = folder / f"replay-{name}.txt"
+        with profiled(path):
+            quietly(runs[name])
+        target.unlink(missing_ok=True)
+        samples, own, within = hot(path)
+        table = Table(title=f"replay {name} under py-spy: {samples:,} samples ({path})")
+        table.add_column("self", justify="right")
+        table.add_column("function (self)")
+        table.add_column("inclusive", justify="right")
+        table.add_column("function (on the stack)")
+        for (frame, share), (outer, outer_share) in zip(own, within, strict=False):
+            table.add_row(f"{share:.1%}", frame, f"{outer_share:.1%}", outer)
+        console.print(table)
 
 
 if __name__ == "__main__":

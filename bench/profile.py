@@ -1,0 +1,71 @@
+"""py-spy over part of a benchmark, and where its samples went.
+
+`profiled` records this process and its children (collapsed stacks, py-spy's raw format: one
+line per distinct stack, its frames from the root, then its sample count) while its block
+runs; `hot` reads such a file back: the functions the samples were in (self), and the
+functions on the stack (inclusive), as shares of all samples.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+RATE = 100  # samples per second
+_LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are counted whole
+_ROOT = re.compile(r"process \d+:|thread \(")  # the frames py-spy puts above a stack's functions
+
+
+@contextmanager
+def profiled(path: Path) -> Iterator[None]:
+    """py-spy records this process and its subprocesses into `path` while the block runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    argv = [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking"]
+    argv += ["--subprocesses", "-r", str(RATE), "-f", "raw", "-o", str(path)]
+    spy = subprocess.Popen(
+        [*argv, "-p", str(os.getpid())], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    time.sleep(1.0)  # py-spy attaches before the work starts
+    if spy.poll() is not None:
+        assert spy.stderr is not None
+        raise RuntimeError(f"py-spy did not start: {spy.stderr.read().decode().strip()}")
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # it writes what it has and exits
+        spy.wait(30)
+
+
+def hot(path: Path, top: int = 12) -> tuple[int, list[tuple[str, float]], list[tuple[str, float]]]:
+    """(samples, the `top` functions by self share, the `top` by inclusive share) of a file
+    `profiled` wrote. py-spy leaves idle threads out: the shares are of time spent working."""
+    own: Counter[str] = Counter()
+    within: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        samples = int(count)
+        frames = [_LINE.sub(")", frame) for frame in stack.split(";") if not _ROOT.match(frame)]
+        if not frames:
+            continue
+        total += samples
+        own[frames[-1]] += samples
+        for frame in set(frames):
+            within[frame] += samples
+    if total == 0:
+        return 0, [], []
+
+    def shares(counts: Counter[str]) -> list[tuple[str, float]]:
+        return [(frame, n / total) for frame, n in counts.most_common(top)]
+
+    return total, shares(own), shares(within)
