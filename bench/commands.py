@@ -9,13 +9,20 @@ and whether decisions kept up: the lag (accepted - decided) sampled each second 
 and every command must be decided within 1 s of the run's end.
 
     .venv/bin/python -m bench.commands [--seconds 60] [--connections 32] [--samples 300]
+                                       [--profile DIR]
+
+With `--profile DIR`, wrk runs once more (20 s, not counted) while py-spy records the stack's
+Python processes (collapsed stacks in DIR), and the functions the worker's and the commands
+service's samples were in are printed: where a command's CPU goes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
+from pathlib import Path
 
 import httpx
 from rich.table import Table
@@ -30,6 +37,8 @@ from bench.harness import (
     summary,
     wrk_rate,
 )
+from bench.profile import profiled
+from bench.profile import show as show_profile
 from bench.stackcpu import CpuMeter, DecisionLag, stack_processes
 from config.settings import Settings
 
@@ -56,6 +65,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=60, help="length of each wrk run")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--samples", type=int, default=300, help="latency samples")
+    parser.add_argument("--profile", default="", help="folder for py-spy stacks of the stack")
     args = parser.parse_args()
     report = Report("commands")
     with bench_stack() as stack:
@@ -98,9 +108,19 @@ def main() -> None:
         undecided = lag.undecided()
         decided_count = lag.decided() - lag.decided_at_start
         report.rates.append(("accepted commands (202)", rate, "no-op /healthz", floor_rate))
-    report.show()
-    show_keeping_up(lag, drain, decided_count, undecided)
-    show_cpu(meter, decided_count, shared=bool(stack_shared()))
+        report.show()
+        show_keeping_up(lag, drain, decided_count, undecided)
+        show_cpu(meter, decided_count, shared=bool(stack_shared()))
+        if args.profile:
+            console.print("wrk once more (20 s, not counted) under py-spy ...")
+            chosen = {c.name: c.process.pid for c in stack.children if c.process is not None}
+            paths = {name: Path(args.profile) / f"{name}.txt" for name in ("worker", "commands")}
+            with contextlib.ExitStack() as spies:
+                for name, path in paths.items():
+                    spies.enter_context(profiled(path, chosen[name]))
+                wrk_rate(f"{commands}/v1/teams/{team_id}/presence", 20, args.connections, script)
+            for name, path in paths.items():
+                show_profile(path, f"{name} (wrk, accepted commands)")
 
 
 def show_keeping_up(lag: DecisionLag, drain: float, decided: float, undecided: float) -> None:

@@ -42,7 +42,8 @@ from rich.table import Table
 
 from adapters.kafka import producer_config
 from bench.harness import BenchStack, bench_stack, console
-from bench.profile import hot, profiled
+from bench.profile import profiled
+from bench.profile import show as show_profile
 from cli.main import main as chorus
 from schemas.clock import format_time, parse_time
 from schemas.commands import (
@@ -337,15 +338,7 @@ def profile(stack: BenchStack, folder: Path, readers: list[str]) -> None:
         with profiled(path):
             quietly(runs[name])
         target.unlink(missing_ok=True)
-        samples, own, within = hot(path)
-        table = Table(title=f"replay {name} under py-spy: {samples:,} samples ({path})")
-        table.add_column("self", justify="right")
-        table.add_column("function (self)")
-        table.add_column("inclusive", justify="right")
-        table.add_column("function (on the stack)")
-        for (frame, share), (outer, outer_share) in zip(own, within, strict=False):
-            table.add_row(f"{share:.1%}", frame, f"{outer_share:.1%}", outer)
-        console.print(table)
+        show_profile(path, f"replay {name}")
 
 
 if __name__ == "__main__":

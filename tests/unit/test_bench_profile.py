@@ -41,3 +41,13 @@ def test_an_empty_recording_has_no_samples(tmp_path: Path) -> None:
     path.write_text("")
 
     assert hot(path) == (0, [], [])
+
+
+def test_the_samples_of_one_process_are_told_apart_by_its_command_line(tmp_path: Path) -> None:
+    path = tmp_path / "stacks.txt"
+    path.write_text(STACKS)
+
+    samples, own, _ = hot(path, process="replay.parallel")
+
+    assert samples == 5
+    assert own == [("process (replay/work.py)", 1.0)]
