@@ -11,9 +11,9 @@ and every command must be decided within 1 s of the run's end.
     .venv/bin/python -m bench.commands [--seconds 60] [--connections 32] [--samples 300]
                                        [--profile DIR]
 
-With `--profile DIR`, wrk runs once more (20 s, not counted) while py-spy records the stack's
-Python processes (collapsed stacks in DIR), and the functions the worker's and the commands
-service's samples were in are printed: where a command's CPU goes.
+With `--profile DIR`, wrk runs once more (20 s, not counted) while py-spy records the worker
+and the commands service (collapsed stacks in DIR), and the functions their samples were in are
+printed: where a command's CPU goes in the stack's two busiest processes.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """py-spy over part of a benchmark, and where its samples went.
 
-`profiled` records this process and its children (collapsed stacks, py-spy's raw format: one
-line per distinct stack, its frames from the root, then its sample count) while its block
-runs; `hot` reads such a file back: the functions the samples were in (self), and the
-functions on the stack (inclusive), as shares of all samples.
+`profiled` records a process (this one by default) and its children (collapsed stacks, py-spy's
+raw format: one line per distinct stack, its frames from the root, then its sample count) while
+its block runs; `hot` reads such a file back: the functions the samples were in (self), and the
+functions on the stack (inclusive), as shares of all samples; `show` prints them.
 """
 
 from __future__ import annotations
