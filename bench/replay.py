@@ -226,6 +226,14 @@ def quietly(argv: list[str]) -> None:
 READERS = ("floor", "defaults", "export", "state", "rebuild")
 
 
+def replay_argv(target: Path) -> dict[str, list[str]]:
+    """The `chorus` command line of each replay reader (an export writes to `target`)."""
+    return {
+        "export": ["replay", "export", "-o", str(target)],
+        "state": ["replay", "state", "--at", "now"],
+    }
+
+
 def measure(
     stack: BenchStack, events: int, rounds: int, readers: tuple[str, ...] = READERS
 ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
@@ -240,8 +248,8 @@ def measure(
         "floor": lambda: bare_read(stack.kafka, stack.topics.events, TUNED),
         # For comparison only: librdkafka's defaults stall a queue that fills up for 1 s.
         "defaults": lambda: bare_read(stack.kafka, stack.topics.events, {}),
-        "export": lambda: quietly(["replay", "export", "-o", str(target)]),
-        "state": lambda: quietly(["replay", "state", "--at", "now"]),
+        "export": lambda: quietly(replay_argv(target)["export"]),
+        "state": lambda: quietly(replay_argv(target)["state"]),
         "rebuild": lambda: quietly(["rebuild"]),
     }
     runs = {name: run for name, run in runs.items() if name in readers}
@@ -329,14 +337,10 @@ PROFILED = ("export", "state")  # the readers that are the replay's own work
 def profile(stack: BenchStack, folder: Path, readers: list[str]) -> None:
     """Run each reader once more under py-spy; print where its samples went."""
     target = stack.workdir / "export.jsonl"
-    runs: dict[str, list[str]] = {
-        "export": ["replay", "export", "-o", str(target)],
-        "state": ["replay", "state", "--at", "now"],
-    }
     for name in readers:
         path = folder / f"replay-{name}.txt"
         with profiled(path):
-            quietly(runs[name])
+            quietly(replay_argv(target)[name])
         target.unlink(missing_ok=True)
         show_profile(path, f"replay {name}")
 

@@ -19,6 +19,7 @@ after it were) is then a hole like any other.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from typing import Any
@@ -86,9 +87,7 @@ class StrictCommits:
         committed = self._committed_offset[tp]
         if committed is not None and acked[0] < committed:
             # Acknowledged while the partition was away (its commit unknown), committed since.
-            stale = 0
-            while stale < len(acked) and acked[stale] < committed:
-                stale += 1
+            stale = bisect.bisect_left(acked, committed)
             self._acked_index[tp].difference_update(acked[:stale])
             del acked[:stale]
             if not acked:
@@ -108,10 +107,9 @@ class StrictCommits:
     def _hole(self, tp: TP, committed: int) -> None:
         holes = self._holes_seen()
         now = time.monotonic()
-        start, since = holes.get(tp, (committed, now))
-        if start != committed:
-            start, since = committed, now
-        holes[tp] = (start, since)
+        seen = holes.get(tp)
+        since = seen[1] if seen is not None and seen[0] == committed else now
+        holes[tp] = (committed, since)
         if now - since < HOLE_GRACE_SECONDS:
             return
         log.warning(
