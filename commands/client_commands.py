@@ -257,6 +257,14 @@ def _ids(submission: Submission, command_id: str) -> dict[str, Any]:
 
 async def _append(request: Request, submission: Submission, command_id: str) -> dict[str, Any]:
     state = commands_state(request)
+    if state.backlog.full():
+        raise Problem(
+            503,
+            "overloaded",
+            f"{len(state.backlog)} commands sent here are not decided yet (the limit): the "
+            "deciders are behind or down; nothing was changed, retry in a second",
+            {"Retry-After": "1"},
+        )
     payload = submission.payload
     answer = _ids(submission, command_id)
     if isinstance(payload, StartCall):
@@ -275,13 +283,16 @@ async def _append(request: Request, submission: Submission, command_id: str) -> 
         received_at=format_time(datetime.now(UTC)),
         data=payload,
     )
+    state.backlog.add(command_id)
     try:
         position = await state.publisher.append(
             submission.team_id, MAPPER.command_to_bytes(command)
         )
     except KafkaUnavailable as exc:
+        state.backlog.discard(command_id)
         raise Problem(503, "kafka_unavailable", f"{exc}; nothing was changed") from exc
     except AppendOutcomeUnknown as exc:
+        state.backlog.discard(command_id)  # if it is in the log after all, it is decided
         raise _OutcomeUnknown(answer) from exc
     answer["position"] = position
     state.pending.record(command_id, submission.team_id, submission.user_id, position)

@@ -14,6 +14,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from commands.backlog import Backlog
 from db.engines import OUTCOMES_CHANNEL
 from db.outcomes import BareOutcome, load_outcome, load_outcomes, outcome_notice
 
@@ -96,8 +97,9 @@ class OutcomeWaiter:
     is the answer; another is read from the table (a batch of reads for many requests).
     """
 
-    def __init__(self, engine: AsyncEngine, database_url: str) -> None:
+    def __init__(self, engine: AsyncEngine, database_url: str, backlog: Backlog) -> None:
         self._reads = DecidedReads(engine)
+        self._backlog = backlog  # every notification is a command decided
         self._dsn = (
             make_url(database_url)
             .set(drivername="postgresql")
@@ -174,6 +176,7 @@ class OutcomeWaiter:
 
     def _wake(self, payload: str) -> None:
         command_id, bare = outcome_notice(payload)
+        self._backlog.discard(command_id)
         for woken in self._waiters.get(command_id, []):
             if not woken.done():
                 woken.set_result(bare)
@@ -194,6 +197,7 @@ class OutcomeWaiter:
             self._dsn, autocommit=True, connect_timeout=3
         ) as conn:
             await conn.execute(f"LISTEN {CHANNEL}")
+            self._backlog.clear()  # decisions made while not listening were not heard
             self._listening.set()
             # Notifications sent while not listening are lost: every waiter reads again.
             for command_id in list(self._waiters):

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from auth.cache import VerifiedTokens, call_team_cache, forget_ended_memberships, membership_cache
+from commands.backlog import Backlog
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
 from commands.publisher import CommandPublisher
@@ -29,6 +30,7 @@ class CommandsState(ServiceState):
     autocommit: AsyncEngine
     publisher: CommandPublisher
     outcomes: OutcomeWaiter
+    backlog: Backlog  # appended, not yet heard decided: at its limit, 503 overloaded
     pending: PendingRecorder
     members: TTLCache[tuple[str, str], str]  # (team id, user id) -> role
     call_teams: TTLCache[str, str]  # call id -> team id
@@ -46,7 +48,8 @@ async def open_commands_state(
             CommandPublisher, settings.require_kafka(), settings.topics.commands
         )
         stack.push_async_callback(asyncio.to_thread, publisher.close)
-        outcomes = OutcomeWaiter(autocommit, settings.require_database())
+        backlog = Backlog(settings.commands_backlog, registry)
+        outcomes = OutcomeWaiter(autocommit, settings.require_database(), backlog)
         await outcomes.start()
         stack.push_async_callback(outcomes.close)
         pending = PendingRecorder(autocommit)
@@ -64,6 +67,7 @@ async def open_commands_state(
             autocommit=autocommit,
             publisher=publisher,
             outcomes=outcomes,
+            backlog=backlog,
             pending=pending,
             members=members,
             call_teams=call_team_cache(),

@@ -128,6 +128,11 @@ class Settings:
     # once, without the group waiting out the dead one's session; two live workers must never
     # share one (the newer fences the older out).
     worker_instance: str | None = None
+    # Commands one commands process has appended and not yet heard decided, at most: past it
+    # the process answers 503 `overloaded` instead of accepting work the workers cannot keep up
+    # with (`commands.backlog`). The default is half a second of one worker's decisions on two
+    # cores (about 2,000 a second): a command accepted at the limit is decided within a second.
+    commands_backlog: int = 1000
 
     @property
     def service_ports(self) -> frozenset[int]:
@@ -195,6 +200,7 @@ class Settings:
             worker_fetch_max_wait_ms=_at_least(e, "CHORUS_WORKER_FETCH_MAX_WAIT_MS", 20, 1),
             worker_fetch_min_bytes=_at_least(e, "CHORUS_WORKER_FETCH_MIN_BYTES", 1, 1),
             worker_instance=e.get("CHORUS_WORKER_INSTANCE") or None,
+            commands_backlog=_at_least(e, "CHORUS_COMMANDS_BACKLOG", 1000, 1),
         )
 
     def child_environment(self) -> dict[str, str]:
@@ -242,6 +248,7 @@ class Settings:
             "CHORUS_WORKER_FETCH_MAX_WAIT_MS": str(self.worker_fetch_max_wait_ms),
             "CHORUS_WORKER_FETCH_MIN_BYTES": str(self.worker_fetch_min_bytes),
             "CHORUS_WORKER_INSTANCE": self.worker_instance,
+            "CHORUS_COMMANDS_BACKLOG": str(self.commands_backlog),
         }
         return {name: value for name, value in env.items() if value is not None}
 

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from auth.cache import VerifiedTokens, call_team_cache, membership_cache
 from auth.tokens import encode_token, new_identity
 from commands import client_commands, idempotency
+from commands.backlog import Backlog
 from commands.client_commands import call_id_for
 from commands.outcomes import OutcomeWaiter
 from commands.pending import PendingRecorder
@@ -89,6 +90,7 @@ class Fakes:
     publisher: FakePublisher = field(default_factory=FakePublisher)
     outcomes: FakeOutcomes = field(default_factory=FakeOutcomes)
     pending: FakePending = field(default_factory=FakePending)
+    backlog: Backlog = field(default_factory=lambda: Backlog(1000))
 
     def app(self, tmp_path: Path) -> Starlette:
         @asynccontextmanager
@@ -107,6 +109,7 @@ class Fakes:
                 publisher=cast(CommandPublisher, self.publisher),
                 outcomes=cast(OutcomeWaiter, self.outcomes),
                 pending=cast(PendingRecorder, self.pending),
+                backlog=self.backlog,
                 members=members,
                 call_teams=call_teams,
             )
@@ -158,6 +161,20 @@ async def test_a_command_is_appended_keyed_by_team_and_answered_202(tmp_path: Pa
     received = parse_time(command.received_at)
     assert before - timedelta(milliseconds=1) <= received <= datetime.now(UTC)
     assert fakes.pending.recorded == [(command_id, TEAM, USER, "c0.0")]
+
+
+async def test_each_accepted_command_waits_in_the_backlog_and_a_full_one_appends_nothing(
+    tmp_path: Path,
+) -> None:
+    fakes = Fakes(backlog=Backlog(2))
+
+    answers = await fakes.requests(tmp_path, [("POST", PRESENCE, ONLINE, {})] * 3)
+
+    assert [answer.status_code for answer in answers] == [202, 202, 503]
+    assert answers[2].json()["error"]["code"] == "overloaded"
+    assert answers[2].headers["retry-after"] == "1"
+    assert len(fakes.publisher.appended) == 2
+    assert len(fakes.backlog) == 2
 
 
 async def test_each_command_without_a_key_gets_a_new_id(tmp_path: Path) -> None:

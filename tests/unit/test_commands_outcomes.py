@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from commands.backlog import Backlog
 from commands.outcomes import DecidedReads, OutcomeWaiter, load_decided
 from db.outcomes import BareOutcome, outcome_body, outcome_notice
 from tests.fakedb import ScriptedEngine, row
@@ -66,14 +67,14 @@ async def test_only_a_decided_outcome_is_decided() -> None:
 
 async def test_a_wait_returns_an_outcome_already_decided() -> None:
     decided = _stored("rejected", reason="call_ended")
-    waiter = OutcomeWaiter(ScriptedEngine([decided]).typed(), DATABASE)
+    waiter = OutcomeWaiter(ScriptedEngine([decided]).typed(), DATABASE, Backlog(10))
 
     assert await waiter.wait("cmd", 0.05) is decided
 
 
 async def test_a_wait_for_an_outcome_still_pending_ends_with_none() -> None:
     engine = ScriptedEngine(*[[_stored("pending")]] * 10)
-    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+    waiter = OutcomeWaiter(engine.typed(), DATABASE, Backlog(10))
 
     assert await asyncio.wait_for(waiter.wait("cmd", 0.05), 2.0) is None
     assert engine.executed  # it looked before giving up
@@ -108,7 +109,7 @@ def test_a_notification_names_its_command_and_carries_an_outcome_with_no_events(
 
 async def test_a_wait_expected_before_its_append_is_answered_by_the_notification_alone() -> None:
     engine = ScriptedEngine()  # any read would fail: nothing is scripted
-    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+    waiter = OutcomeWaiter(engine.typed(), DATABASE, Backlog(10))
     waiter._listening.set()  # (its LISTEN connection, which this test does not open)
 
     with waiter.expecting("cmd") as expected:
@@ -126,7 +127,7 @@ async def test_a_wait_expected_before_its_append_is_answered_by_the_notification
 async def test_a_notification_without_the_outcome_has_it_read() -> None:
     decided = _stored("rejected", reason="call_ended")
     engine = ScriptedEngine([decided])
-    waiter = OutcomeWaiter(engine.typed(), DATABASE)
+    waiter = OutcomeWaiter(engine.typed(), DATABASE, Backlog(10))
     waiter._listening.set()
 
     with waiter.expecting("cmd") as expected:
@@ -138,3 +139,15 @@ async def test_a_notification_without_the_outcome_has_it_read() -> None:
 
     assert found is decided
     assert len(engine.executed) == 1
+
+
+def test_every_notification_takes_its_command_off_the_backlog() -> None:
+    backlog = Backlog(10)
+    waiter = OutcomeWaiter(ScriptedEngine().typed(), DATABASE, backlog)
+    backlog.add("a")
+    backlog.add("b")
+
+    waiter._wake("a 12")  # no one waits for it: decided all the same
+    waiter._wake("c")  # another process's command
+
+    assert len(backlog) == 1
