@@ -40,10 +40,12 @@ from bench.harness import (
     wrk,
     wrk_rate,
 )
+from bench.proc import busy_share, machine_ticks
 from bench.profile import profiled
 from bench.profile import show as show_profile
 from bench.stackcpu import CpuMeter, DecisionLag, stack_processes
 from config.settings import Settings
+from replay.parallel import cores
 
 
 def decided_latencies(base_url: str, token: str, team_id: str, samples: int) -> list[float]:
@@ -102,6 +104,7 @@ def main() -> None:
         lag = DecisionLag(commands, worker)
         lag.start()
         meter.start()
+        ticks, metered_from = machine_ticks(), time.monotonic()
         accepted_before, started = lag.accepted(), time.monotonic()
         run = wrk(f"{commands}/v1/teams/{team_id}/presence", args.seconds, args.connections, script)
         # Accepted (202), not answered: past its backlog the service sheds load with 503s.
@@ -109,6 +112,7 @@ def main() -> None:
         lag.stop()
         drain = lag.drain_seconds()
         meter.stop()
+        machine = (busy_share(ticks, machine_ticks()), time.monotonic() - metered_from)
         undecided = lag.undecided()
         decided_count = lag.decided() - lag.decided_at_start
         report.rates.append(("accepted commands (202)", rate, "no-op /healthz", floor_rate))
@@ -119,7 +123,7 @@ def main() -> None:
             "answers"
         )
         show_keeping_up(lag, drain, decided_count, undecided)
-        show_cpu(meter, decided_count, shared=bool(stack_shared()))
+        show_cpu(meter, decided_count, machine, shared=bool(stack_shared()))
         if args.profile:
             console.print("wrk once more (20 s, not counted) under py-spy ...")
             chosen = {c.name: c.process.pid for c in stack.children if c.process is not None}
@@ -148,7 +152,7 @@ def show_keeping_up(lag: DecisionLag, drain: float, decided: float, undecided: f
     )
 
 
-def show_cpu(meter: CpuMeter, decided: float, shared: bool) -> None:
+def show_cpu(meter: CpuMeter, decided: float, machine: tuple[float, float], shared: bool) -> None:
     table = Table(title="CPU per decided command, over the throughput run and its drain")
     for column in ("process", "CPU s", "CPU ms per decided command"):
         table.add_column(column, justify="left" if column == "process" else "right")
@@ -157,6 +161,13 @@ def show_cpu(meter: CpuMeter, decided: float, shared: bool) -> None:
     total = sum(meter.spent.values())
     table.add_row("all", f"{total:.1f}", f"{total * 1000 / max(decided, 1):.3f}")
     console.print(table)
+    busy, seconds = machine
+    console.print(
+        f"over those {seconds:.0f} s the stack used {total / seconds:.2f} cores, and the machine "
+        f"was {busy:.0%} busy ({cores()} cores): at {total * 1000 / max(decided, 1):.3f} ms a "
+        f"command its cores decide at most {cores() / max(total / max(decided, 1), 1e-9):,.0f} "
+        "commands a second"
+    )
     if shared:
         console.print(
             "(Kafka and PostgreSQL are shared (CHORUS_KAFKA / CHORUS_DATABASE_URL): their CPU "

@@ -192,7 +192,12 @@ def wrk(url: str, seconds: int, connections: int, script: Path | None = None) ->
     argv = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency"]
     if script is not None:
         argv += ["-s", str(script)]
-    output = subprocess.run([*argv, url], check=True, capture_output=True, text=True).stdout
+    printed = subprocess.run([*argv, url], check=True, capture_output=True, text=True)
+    return wrk_figures(printed.stdout)
+
+
+def wrk_figures(output: str) -> WrkRun:
+    """The figures of wrk's printout."""
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if rate is None:
         raise RuntimeError(f"wrk printed no rate:\n{output}")

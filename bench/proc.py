@@ -71,3 +71,15 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(all CPU ticks, idle and iowait ticks) of the whole machine since boot (/proc/stat)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields), fields[3] + fields[4]
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's cores that worked between two `machine_ticks()` readings."""
+    total, idle = after[0] - before[0], after[1] - before[1]
+    return 1.0 - idle / total if total > 0 else 0.0

@@ -10,7 +10,9 @@ spoken in, left and ended, rooms allocated, some commands rejected), decided and
 pure deciders, serialised once and produced in bulk (no worker). Rounds alternate the readers;
 each rate is compared with the floor's in the same round and the median of those ratios
 reported, so that a noisy machine slows both sides alike. Beside each rate: CPU microseconds per
-event (this process's threads and the replay's helper process; the broker's are not counted).
+event (this process's threads and the replay's helper process; the broker's are not counted),
+and the share of the machine's cores busy while the reader ran (every process): near 100 % a
+reader is bound by the machine's cores, well below it by its own critical path.
 
     .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
                                      [--readers floor state ...] [--profile DIR]
@@ -33,6 +35,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,6 +45,7 @@ from rich.table import Table
 
 from adapters.kafka import producer_config
 from bench.harness import BenchStack, bench_stack, console
+from bench.proc import busy_share, machine_ticks
 from bench.profile import profiled
 from bench.profile import show as show_profile
 from cli.main import main as chorus
@@ -234,13 +238,25 @@ def replay_argv(target: Path) -> dict[str, list[str]]:
     }
 
 
+@dataclass
+class Rounds:
+    """Per reader, one value per round: events/s, CPU us per event, machine busy share."""
+
+    rates: dict[str, list[float]]
+    cpu: dict[str, list[float]]
+    busy: dict[str, list[float]]
+
+
 def measure(
     stack: BenchStack, events: int, rounds: int, readers: tuple[str, ...] = READERS
-) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
-    """Events per second of each reader, per round; and its CPU microseconds per event.
+) -> Rounds:
+    """Events per second of each reader, per round; its CPU microseconds per event; and the
+    share of the machine's cores busy while it ran.
 
     CPU counts every thread of this process (librdkafka's too) and the helper processes a
-    replay starts; not the broker's. On a busy machine it moves less than the rates do.
+    replay starts; not the broker's. On a busy machine it moves less than the rates do. The
+    busy share counts every process (the broker's too): a reader at 100 % is bound by the
+    machine's cores, one well below it by its own critical path (one thread).
     """
     os.environ.update(stack.env())  # the chorus command line reads its settings from there
     target = stack.workdir / "export.jsonl"
@@ -253,30 +269,46 @@ def measure(
         "rebuild": lambda: quietly(["rebuild"]),
     }
     runs = {name: run for name, run in runs.items() if name in readers}
-    rates: dict[str, list[float]] = {name: [] for name in runs}
-    cpu: dict[str, list[float]] = {name: [] for name in runs}
+    rounds_ = Rounds(*({name: list[float]() for name in runs} for _ in range(3)))
     for round_ in range(1, rounds + 1):
         for name, run in runs.items():
+            ticks = machine_ticks()
             wall, used = timed(run)
-            rates[name].append(events / wall)
-            cpu[name].append(used / events * 1e6)
+            rounds_.busy[name].append(busy_share(ticks, machine_ticks()))
+            rounds_.rates[name].append(events / wall)
+            rounds_.cpu[name].append(used / events * 1e6)
             target.unlink(missing_ok=True)
             console.print(
-                f"round {round_}: {name} {rates[name][-1]:,.0f} events/s, "
-                f"{cpu[name][-1]:.1f} us CPU per event"
+                f"round {round_}: {name} {rounds_.rates[name][-1]:,.0f} events/s, "
+                f"{rounds_.cpu[name][-1]:.1f} us CPU per event, "
+                f"machine {rounds_.busy[name][-1]:.0%} busy"
             )
-    return rates, cpu
+    return rounds_
 
 
-def show(rates: dict[str, list[float]], cpu: dict[str, list[float]], events: int) -> None:
+def show(rounds: Rounds, events: int) -> None:
     """Medians and best of each reader, and each one's rate over the floor's in the same round."""
+    rates, cpu, busy = rounds.rates, rounds.cpu, rounds.busy
     table = Table(title=f"replay of {events:,} events, {len(rates['floor'])} rounds")
-    columns = ("reader", "median", "best", "ratio to floor (median of rounds)", "goal", "CPU/event")
+    columns = (
+        "reader",
+        "median",
+        "best",
+        "ratio to floor (median of rounds)",
+        "goal",
+        "CPU/event",
+        "machine busy",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "reader" else "right")
     floor = rates["floor"]
     table.add_row(
-        "bare confluent-kafka consumer (floor)", *_rates(floor), "1.00", "", _cpu_of(cpu["floor"])
+        "bare confluent-kafka consumer (floor)",
+        *_rates(floor),
+        "1.00",
+        "",
+        _cpu_of(cpu["floor"]),
+        _busy_of(busy["floor"]),
     )
     for name, label in (
         ("defaults", "bare consumer, librdkafka defaults"),
@@ -291,8 +323,19 @@ def show(rates: dict[str, list[float]], cpu: dict[str, list[float]], events: int
         )
         verdict = "" if name in UNGOALED else "met" if ratio >= GOAL else "missed"
         goal = f">= {GOAL} {verdict}" if verdict else ""
-        table.add_row(label, *_rates(rates[name]), f"{ratio:.2f}", goal, _cpu_of(cpu[name]))
+        table.add_row(
+            label,
+            *_rates(rates[name]),
+            f"{ratio:.2f}",
+            goal,
+            _cpu_of(cpu[name]),
+            _busy_of(busy[name]),
+        )
     console.print(table)
+
+
+def _busy_of(samples: list[float]) -> str:
+    return f"{statistics.median(samples):.0%}"
 
 
 def _cpu_of(samples: list[float]) -> str:
@@ -325,10 +368,10 @@ def main() -> None:
         produce(stack.kafka, stack.topics.events, rows)
         del rows
         readers = tuple(name for name in READERS if name == "floor" or name in args.readers)
-        rates, cpu = measure(stack, events, args.rounds, readers)
+        rounds = measure(stack, events, args.rounds, readers)
         if args.profile:
             profile(stack, Path(args.profile), [r for r in PROFILED if r in readers])
-    show(rates, cpu, events)
+    show(rounds, events)
 
 
 PROFILED = ("export", "state")  # the readers that are the replay's own work
