@@ -20,7 +20,7 @@ ERROR_STATUSES = {
     "415": "Not application/json",
     "422": "The body breaks the schema",
     "429": "Too many attempts",
-    "503": "Kafka or the database is down",
+    "503": "Kafka or the database is down, or (a command) the deciders are behind: retry",
     "504": "The read model did not catch up in time",
 }
 
