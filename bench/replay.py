@@ -11,8 +11,9 @@ pure deciders, serialised once and produced in bulk (no worker). Rounds alternat
 each rate is compared with the floor's in the same round and the median of those ratios
 reported, so that a noisy machine slows both sides alike. Beside each rate: CPU microseconds per
 event (this process's threads and the replay's helper process; the broker's are not counted),
-and the share of the machine's cores busy while the reader ran (every process): near 100 % a
-reader is bound by the machine's cores, well below it by its own critical path.
+and the share of the machine's cores busy while the reader ran (every process, the broker too):
+a reader as busy as the floor is bound by the cores it shares with the broker, one well below it
+by its own critical path.
 
     .venv/bin/python -m bench.replay [--teams 2000] [--events-per-team 500] [--rounds 5]
                                      [--readers floor state ...] [--profile DIR]
@@ -255,8 +256,7 @@ def measure(
 
     CPU counts every thread of this process (librdkafka's too) and the helper processes a
     replay starts; not the broker's. On a busy machine it moves less than the rates do. The
-    busy share counts every process (the broker's too): a reader at 100 % is bound by the
-    machine's cores, one well below it by its own critical path (one thread).
+    busy share counts every process (the broker's too).
     """
     os.environ.update(stack.env())  # the chorus command line reads its settings from there
     target = stack.workdir / "export.jsonl"
@@ -269,21 +269,21 @@ def measure(
         "rebuild": lambda: quietly(["rebuild"]),
     }
     runs = {name: run for name, run in runs.items() if name in readers}
-    rounds_ = Rounds(*({name: list[float]() for name in runs} for _ in range(3)))
+    measured = Rounds(*({name: list[float]() for name in runs} for _ in range(3)))
     for round_ in range(1, rounds + 1):
         for name, run in runs.items():
             ticks = machine_ticks()
             wall, used = timed(run)
-            rounds_.busy[name].append(busy_share(ticks, machine_ticks()))
-            rounds_.rates[name].append(events / wall)
-            rounds_.cpu[name].append(used / events * 1e6)
+            measured.busy[name].append(busy_share(ticks, machine_ticks()))
+            measured.rates[name].append(events / wall)
+            measured.cpu[name].append(used / events * 1e6)
             target.unlink(missing_ok=True)
             console.print(
-                f"round {round_}: {name} {rounds_.rates[name][-1]:,.0f} events/s, "
-                f"{rounds_.cpu[name][-1]:.1f} us CPU per event, "
-                f"machine {rounds_.busy[name][-1]:.0%} busy"
+                f"round {round_}: {name} {measured.rates[name][-1]:,.0f} events/s, "
+                f"{measured.cpu[name][-1]:.1f} us CPU per event, "
+                f"machine {measured.busy[name][-1]:.0%} busy"
             )
-    return rounds_
+    return measured
 
 
 def show(rounds: Rounds, events: int) -> None:
