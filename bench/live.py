@@ -8,11 +8,17 @@ event. The readers are bare asyncio protocols spread over up to four processes
 (bench/sse_readers.py), so that reading costs the server's cores as little as it can.
 
     .venv/bin/python -m bench.live [--samples 100] [--clients 1,100,1000,10000] [--readers 0]
+                                   [--profile DIR]
+
+With `--profile DIR`, the changes run once more with 1,000 clients (not counted) while py-spy
+records the worker and the queries service (collapsed stacks in DIR), and the functions their
+samples were in are printed: where a change's way to the clients spends its CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import resource
 import subprocess
 import sys
@@ -37,6 +43,8 @@ from bench.harness import (
     summary,
 )
 from bench.proc import cpu_seconds, rss_mib
+from bench.profile import profiled
+from bench.profile import show as show_profile
 from bench.sse_readers import ReaderPool
 from bench.stages import Sample, stages
 from devstack.server import HOST, free_port
@@ -45,6 +53,8 @@ from streams.readmodels.store import CHANNEL
 WARMUP = 30  # the first changes after start-up pay for partition loads and connections
 # Reader processes: at most this many connections each, and no more processes than cores allow.
 PER_READER = 2500
+PROFILED_CLIENTS = 1000  # the count whose goal sits at the line
+PROFILED = ("worker", "queries")  # the processes a change's way goes through after its append
 
 
 def interval(clients: int) -> float:
@@ -216,12 +226,14 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="changes per client count")
     parser.add_argument("--clients", default="1,100,1000,10000", help="comma-separated counts")
     parser.add_argument("--readers", type=int, default=0, help="reader processes (0: by count)")
+    parser.add_argument("--profile", default="", help="folder for py-spy stacks of the stack")
     args = parser.parse_args()
     counts = [int(c) for c in args.clients.split(",")]
     raise_file_limit(max(counts))
     report = Report("live queries")
     memory: dict[int, float] = {}
     cpu: dict[int, tuple[float, float]] = {}  # clients -> (queries, floor) CPU ms per change
+    paths: dict[str, Path] = {}  # process -> its py-spy stacks (with --profile)
     with bench_stack() as stack, floor_server(stack.workdir) as (floor_url, floor_pid):
         worker = stack.start("worker")
         commands = stack.start("commands")
@@ -278,7 +290,26 @@ def main() -> None:
                     kafka_p99 + fanout_p99,
                 )
             )
+        if args.profile:
+            console.print(f"{PROFILED_CLIENTS} clients once more (not counted) under py-spy ...")
+            chosen = {c.name: c.process.pid for c in stack.children if c.process is not None}
+            paths = {name: Path(args.profile) / f"live-{name}.txt" for name in PROFILED}
+            with ReaderPool(1) as readers, contextlib.ExitStack() as spies:
+                for name, path in paths.items():
+                    spies.enter_context(profiled(path, chosen[name]))
+                chorus_fanout(
+                    readers,
+                    queries,
+                    commands,
+                    token,
+                    team_id,
+                    PROFILED_CLIENTS,
+                    args.samples,
+                    queries_pid,
+                )
     report.show()
+    for name, path in paths.items():
+        show_profile(path, f"{name} ({PROFILED_CLIENTS} live clients)")
     console.print(f"projector per event (project + write + commit): {per_event:.2f} ms mean")
     for clients, mib in memory.items():
         console.print(f"queries process memory with {clients} clients: {mib:.0f} MiB RSS")
