@@ -21,7 +21,6 @@ printed: where a command's CPU goes in the stack's two busiest processes.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ from bench.harness import (
     wrk_rate,
 )
 from bench.proc import busy_share, machine_ticks
-from bench.profile import profiled
+from bench.profile import profiled_children
 from bench.profile import show as show_profile
 from bench.stackcpu import CpuMeter, DecisionLag, stack_processes
 from config.settings import Settings
@@ -126,11 +125,7 @@ def main() -> None:
         show_cpu(meter, decided_count, machine, shared=bool(stack_shared()))
         if args.profile:
             console.print("wrk once more (20 s, not counted) under py-spy ...")
-            chosen = {c.name: c.process.pid for c in stack.children if c.process is not None}
-            paths = {name: Path(args.profile) / f"{name}.txt" for name in ("worker", "commands")}
-            with contextlib.ExitStack() as spies:
-                for name, path in paths.items():
-                    spies.enter_context(profiled(path, chosen[name]))
+            with profiled_children(stack, ("worker", "commands"), Path(args.profile)) as paths:
                 wrk(f"{commands}/v1/teams/{team_id}/presence", 20, args.connections, script)
             for name, path in paths.items():
                 show_profile(path, f"{name} (wrk, accepted commands)")
@@ -159,14 +154,14 @@ def show_cpu(meter: CpuMeter, decided: float, machine: tuple[float, float], shar
     for name, seconds in meter.spent.items():
         table.add_row(name, f"{seconds:.1f}", f"{seconds * 1000 / max(decided, 1):.3f}")
     total = sum(meter.spent.values())
-    table.add_row("all", f"{total:.1f}", f"{total * 1000 / max(decided, 1):.3f}")
+    per_command = total / max(decided, 1)  # CPU seconds
+    table.add_row("all", f"{total:.1f}", f"{per_command * 1000:.3f}")
     console.print(table)
     busy, seconds = machine
     console.print(
         f"over those {seconds:.0f} s the stack used {total / seconds:.2f} cores, and the machine "
-        f"was {busy:.0%} busy ({cores()} cores): at {total * 1000 / max(decided, 1):.3f} ms a "
-        f"command its cores decide at most {cores() / max(total / max(decided, 1), 1e-9):,.0f} "
-        "commands a second"
+        f"was {busy:.0%} busy ({cores()} cores): at {per_command * 1000:.3f} ms a command its "
+        f"cores decide at most {cores() / max(per_command, 1e-9):,.0f} commands a second"
     )
     if shared:
         console.print(

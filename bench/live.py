@@ -18,7 +18,6 @@ samples were in are printed: where a change's way to the clients spends its CPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import resource
 import subprocess
 import sys
@@ -43,7 +42,7 @@ from bench.harness import (
     summary,
 )
 from bench.proc import cpu_seconds, rss_mib
-from bench.profile import profiled
+from bench.profile import profiled_children
 from bench.profile import show as show_profile
 from bench.sse_readers import ReaderPool
 from bench.stages import Sample, stages
@@ -292,11 +291,10 @@ def main() -> None:
             )
         if args.profile:
             console.print(f"{PROFILED_CLIENTS} clients once more (not counted) under py-spy ...")
-            chosen = {c.name: c.process.pid for c in stack.children if c.process is not None}
-            paths = {name: Path(args.profile) / f"live-{name}.txt" for name in PROFILED}
-            with ReaderPool(1) as readers, contextlib.ExitStack() as spies:
-                for name, path in paths.items():
-                    spies.enter_context(profiled(path, chosen[name]))
+            with (
+                ReaderPool(1) as readers,
+                profiled_children(stack, PROFILED, Path(args.profile), "live-") as paths,
+            ):
                 chorus_fanout(
                     readers,
                     queries,

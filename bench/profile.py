@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from rich.table import Table
 
-from bench.harness import console
+from bench.harness import BenchStack, console
 
 RATE = 100  # samples per second
 _LINE = re.compile(r":\d+\)$")  # a frame's line number: functions are counted whole
@@ -49,6 +49,20 @@ def profiled(path: Path, pid: int | None = None) -> Iterator[None]:
     finally:
         spy.send_signal(signal.SIGINT)  # it writes what it has and exits
         spy.wait(30)
+
+
+@contextmanager
+def profiled_children(
+    stack: BenchStack, names: Sequence[str], folder: Path, prefix: str = ""
+) -> Iterator[dict[str, Path]]:
+    """`profiled` on each named process of a benchmark's stack while the block runs; yields
+    name -> the file of its stacks (`<folder>/<prefix><name>.txt`)."""
+    pids = {c.name: c.process.pid for c in stack.children if c.process is not None}
+    paths = {name: folder / f"{prefix}{name}.txt" for name in names}
+    with ExitStack() as spies:
+        for name, path in paths.items():
+            spies.enter_context(profiled(path, pids[name]))
+        yield paths
 
 
 def hot(
